@@ -1,0 +1,50 @@
+# socialrec — run `make` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+# Tests and runs are offline: the sentence model ships inside a pip package.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+PYTEST_ARGS ?=
+DATASET ?=
+RUN_ARGS := $(if $(DATASET),--set data.dataset=$(DATASET),)
+
+.PHONY: help setup run test test-fast test-slow test-gpu bench lint typecheck clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+setup: $(PY) ## create .venv with the pinned packages, then try to resolve the Delta JVM jars
+	$(PIP) install -c requirements/constraints.txt -e ".[dev]"
+	@bash scripts/resolve_delta_jars.sh .jars
+
+run: ## run the whole pipeline on the embedded default data (DATASET=<name> for a shared dataset)
+	$(PY) -m jobs.run_all $(RUN_ARGS)
+
+test: ## run every test (unit, contract, integration incl. slow; GPU tests skip without CUDA)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: ## tests without the slow marker
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-gpu: ## GPU tests only (need CUDA)
+	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
+
+bench: ## benchmarks (medians of several runs); prints figures, writes bench/results/
+	$(PY) -m bench.lake
+
+lint: ## ruff + mypy on the library
+	$(VENV)/bin/ruff check socialrec jobs tests bench
+	$(VENV)/bin/mypy socialrec
+
+clean: ## remove outputs of runs and tests (keeps .venv and .jars)
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

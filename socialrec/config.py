@@ -1,0 +1,317 @@
+"""Typed, layered configuration.
+
+Layers, later wins:
+  1. ``conf/base.yaml``
+  2. ``conf/<env>.yaml`` (``local``, ``test``, ``cluster``)
+  3. environment variables ``SOCIALREC__SECTION__KEY=value`` (values parsed as YAML scalars)
+  4. ``--set section.key=value`` on any job (same parsing)
+
+Every model forbids unknown keys. A bad key or value fails at start with a message that names the key,
+the layer it came from (file, variable or flag) and the allowed keys or values. Secrets never come from
+here: code that needs one reads it with :func:`socialrec.secrets.require_secret` from the environment.
+"""
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from socialrec.errors import ConfigError
+
+ENV_PREFIX = "SOCIALREC__"
+ENVIRONMENTS = ("local", "test", "cluster")
+Environment = Literal["local", "test", "cluster"]
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathsConfig(StrictModel):
+    """Where the pipeline reads and writes. Relative paths resolve against the project root."""
+
+    root: str = Field("var", description="Base folder for everything the pipeline writes.")
+    lake: str | None = Field(None, description="Delta lake root; default <root>/lake.")
+    mlflow: str | None = Field(None, description="MLflow sqlite store and artifacts; default <root>/mlflow.")
+    logs: str | None = Field(None, description="Log files; default <root>/logs.")
+    tmp: str | None = Field(None, description="Scratch space (staging, caches); default <root>/tmp.")
+    secrets: str = Field(
+        "~/.config/socialrec",
+        description="Folder for locally generated secrets (never inside the repo).",
+    )
+
+    def lake_dir(self) -> str:
+        return self.lake or f"{self.root}/lake"
+
+    def mlflow_dir(self) -> str:
+        return self.mlflow or f"{self.root}/mlflow"
+
+    def logs_dir(self) -> str:
+        return self.logs or f"{self.root}/logs"
+
+    def tmp_dir(self) -> str:
+        return self.tmp or f"{self.root}/tmp"
+
+
+class SparkConfig(StrictModel):
+    """Spark session settings. ``master: null`` leaves the master to spark-submit (cluster)."""
+
+    master: str | None = Field("local[2]", description="Spark master; null = decided by spark-submit.")
+    app_name: str = "socialrec"
+    driver_memory: str | None = Field("4g", description="Only applied when this process starts the JVM.")
+    shuffle_partitions: int = Field(4, ge=1)
+    ui_enabled: bool = False
+    jars_dir: str | None = Field(
+        ".jars", description="Folder of extra JVM jars (the Delta jars that `make setup` resolves)."
+    )
+    delta_extension: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Configure the Delta session extension: auto = when Delta jars are present or "
+        "lake.engine is delta-spark.",
+    )
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf, applied last.")
+
+
+class LakeConfig(StrictModel):
+    """The Delta lake layer (see DESIGN §3)."""
+
+    engine: Literal["auto", "delta-rs", "delta-spark"] = Field(
+        "auto", description="auto = delta-spark when its JVM classes load, else delta-rs."
+    )
+    write_path: Literal["auto", "arrow", "staged"] = Field(
+        "auto",
+        description="delta-rs only. arrow = collect to the driver as Arrow; staged = executors write "
+        "Parquet, the driver commits file metadata only; auto = by the plan's estimated size.",
+    )
+    arrow_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="auto write path: plans estimated above this go staged."
+    )
+    commit_retries: int = Field(3, ge=0, description="Retries of a commit that lost a race.")
+    vacuum_retention_hours: float = Field(168.0, ge=0)
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    to_file: bool = True
+
+
+class AppConfig(StrictModel):
+    """The root configuration every job receives."""
+
+    env: Environment = "local"
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    lake: LakeConfig = Field(default_factory=LakeConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).
+    project_root: str = Field(".", description="Set by the loader; do not put in files.")
+
+    def resolve(self, path: str) -> str:
+        """Make ``path`` absolute against the project root; URIs (``s3://``...) pass through."""
+        if "://" in path:
+            return path
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (Path(self.project_root) / p).resolve())
+
+    def pretty(self) -> str:
+        """The resolved configuration as YAML, for logs and MLflow."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key -> value, for MLflow params."""
+        return dict(_flatten(self.model_dump(mode="json")))
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def find_conf_dir(start: Path | None = None) -> Path:
+    """``$SOCIALREC_CONF_DIR``, else the nearest ``conf/base.yaml`` above ``start`` (cwd), else the repo's."""
+    explicit = os.environ.get("SOCIALREC_CONF_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "conf" / "base.yaml").is_file():
+            return d / "conf"
+    return (Path(__file__).resolve().parent.parent / "conf").resolve()
+
+
+def load_config(
+    env: str | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    conf_dir: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Build the :class:`AppConfig` from the layers described in the module docstring.
+
+    Args:
+        env: ``local``, ``test`` or ``cluster`` (default ``$SOCIALREC_ENV`` or ``local``).
+        overrides: ``["section.key=value", ...]`` (as given to ``--set``) or a ``{"section.key": value}`` map.
+        conf_dir: folder holding ``base.yaml`` (default :func:`find_conf_dir`).
+        environ: the environment to read ``SOCIALREC__*`` from (default ``os.environ``).
+    """
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("SOCIALREC_ENV", "local")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"env: {env!r} is not allowed; allowed values: {', '.join(ENVIRONMENTS)}")
+    cdir = Path(conf_dir).resolve() if conf_dir else find_conf_dir()
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    for fname in ("base.yaml", f"{env}.yaml"):
+        fpath = cdir / fname
+        if not fpath.is_file():
+            if fname == "base.yaml":
+                raise ConfigError(f"{fpath}: not found (set SOCIALREC_CONF_DIR or run from the project root)")
+            continue
+        try:
+            data = yaml.safe_load(fpath.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{fpath}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{fpath}: top level must be a mapping of sections")
+        if "project_root" in data:
+            raise ConfigError(f"{fpath}: project_root: set by the loader, not allowed in files")
+        _merge(merged, data, origin, f"conf/{fname}")
+
+    for var, raw in sorted(environ.items()):
+        if var.startswith(ENV_PREFIX):
+            dotted = ".".join(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
+            _set_dotted(merged, dotted, _parse_scalar(raw), origin, f"environment variable {var}")
+
+    items: Iterable[tuple[str, Any]]
+    if isinstance(overrides, Mapping):
+        items = overrides.items()
+    else:
+        parsed = []
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set {item!r}: expected section.key=value")
+            parsed.append((key.strip(), _parse_scalar(raw)))
+        items = parsed
+    for key, value in items:
+        _set_dotted(merged, key, value, origin, f"--set {key}")
+
+    merged["env"] = env
+    merged["project_root"] = str(cdir.parent)
+    try:
+        return AppConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, origin)) from None
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return raw
+
+
+def _merge(dst: dict[str, Any], src: Mapping[str, Any], origin: dict[str, str], where: str, prefix: str = "") -> None:
+    for key, value in src.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(dst.get(key), dict):
+            _merge(dst[key], value, origin, where, dotted + ".")
+        else:
+            dst[key] = dict(value) if isinstance(value, Mapping) else value
+            origin[dotted] = where
+            if isinstance(value, Mapping):
+                for sub in _flatten(value, dotted + "."):
+                    origin[sub[0]] = where
+
+
+def _set_dotted(dst: dict[str, Any], dotted: str, value: Any, origin: dict[str, str], where: str) -> None:
+    parts = dotted.split(".")
+    node = dst
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+    origin[dotted] = where
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last element of ``loc`` (None if not a model)."""
+    model: type[BaseModel] = AppConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return None
+    return model
+
+
+def _allowed_values(loc: Sequence[str | int]) -> str | None:
+    parent = _model_at(loc[:-1])
+    if parent is None:
+        return None
+    field = parent.model_fields.get(str(loc[-1]))
+    if field is None:
+        return None
+    ann = field.annotation
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) is Literal:
+        return ", ".join(repr(a) for a in args)
+    literal_args = [a for a in args if typing.get_origin(a) is Literal]
+    if literal_args:
+        return ", ".join(repr(v) for a in literal_args for v in typing.get_args(a))
+    return None
+
+
+def _explain(exc: ValidationError, origin: Mapping[str, str]) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        dotted = ".".join(loc)
+        where = _origin_of(dotted, origin)
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "?"
+            section = ".".join(loc[:-1]) or "the top level"
+            lines.append(f"  {dotted} (from {where}): unknown key; allowed keys in {section}: {allowed}")
+            continue
+        detail = f"  {dotted} (from {where}): {err['msg']}"
+        if "input" in err and not isinstance(err["input"], dict):
+            detail += f" (got {err['input']!r})"
+        allowed_values = _allowed_values(loc)
+        if allowed_values:
+            detail += f"; allowed values: {allowed_values}"
+        lines.append(detail)
+    return "\n".join(lines)
+
+
+def _origin_of(dotted: str, origin: Mapping[str, str]) -> str:
+    parts = dotted.split(".")
+    while parts:
+        key = ".".join(parts)
+        if key in origin:
+            return origin[key]
+        parts.pop()
+    return "defaults"

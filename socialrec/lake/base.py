@@ -1,0 +1,129 @@
+"""The engine interface of the lake layer. Engines know paths; the :class:`~socialrec.lake.Lake` facade
+knows contracts, validation and retries."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyspark.sql import DataFrame, SparkSession
+
+from socialrec.schema.tables import TableSpec
+
+# Partition filter for overwrite: column -> value or list of values (equality / IN on partition columns).
+PartitionFilter = Mapping[str, Any]
+MatchHow = Literal["equals", "contains"]
+
+
+@dataclass(frozen=True)
+class Txn:
+    """An idempotency token: committing the same ``(app_id, version)`` twice changes nothing.
+
+    ``version`` must grow for each new batch of the same ``app_id`` (Delta's SetTransaction semantics).
+    """
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What a write did: ``committed`` is False when the txn had already been applied."""
+
+    table: str
+    version: int
+    committed: bool
+    operation: str
+    write_path: str = ""
+
+
+def sql_literal(value: Any) -> str:
+    """A SQL literal both engines parse (strings quoted with '' escaping)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Sequence[Any]) -> str:
+    """``column IN (...)`` (``= v`` for one value) with properly quoted literals."""
+    if not values:
+        return "false"
+    if len(values) == 1:
+        return f"{column} = {sql_literal(values[0])}"
+    return f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
+
+
+def partition_predicate(partitions: PartitionFilter) -> str:
+    """SQL predicate for a partition filter mapping."""
+    parts = []
+    for col, value in partitions.items():
+        vals = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        parts.append(sql_in(col, vals))
+    return " AND ".join(parts) if parts else "true"
+
+
+class LakeEngine(abc.ABC):
+    """A Delta engine. All paths are table locations; all DataFrames already match the contract."""
+
+    name: str
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    @abc.abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    def create(self, path: str, spec: TableSpec) -> None:
+        """Create an empty table with the contract's schema and partitioning (no-op if it exists)."""
+
+    @abc.abstractmethod
+    def read(self, path: str, spec: TableSpec, version: int | None = None) -> DataFrame: ...
+
+    @abc.abstractmethod
+    def append(self, path: str, df: DataFrame, spec: TableSpec, txn: Txn | None) -> Commit: ...
+
+    @abc.abstractmethod
+    def overwrite(
+        self, path: str, df: DataFrame, spec: TableSpec, partitions: PartitionFilter | None, txn: Txn | None
+    ) -> Commit: ...
+
+    @abc.abstractmethod
+    def merge(
+        self, path: str, df: DataFrame, spec: TableSpec, keys: Sequence[str], update: bool, txn: Txn | None
+    ) -> Commit: ...
+
+    @abc.abstractmethod
+    def delete(self, path: str, spec: TableSpec, predicate: str) -> Commit: ...
+
+    @abc.abstractmethod
+    def delete_matching(
+        self, path: str, spec: TableSpec, column: str, values: DataFrame, how: MatchHow
+    ) -> Commit:
+        """Delete rows whose ``column`` equals (or, ``how="contains"``, contains) a value of the one-column
+        frame ``values``. Done as a MERGE so the values never appear in the commit log (a DELETE records
+        its predicate there, which vacuum never rewrites)."""
+
+    @abc.abstractmethod
+    def vacuum(self, path: str, retention_hours: float) -> list[str]:
+        """Physically remove files no longer in the table; returns the removed files."""
+
+    @abc.abstractmethod
+    def history(self, path: str) -> list[dict[str, Any]]:
+        """Commits, newest first: at least ``version``, ``timestamp``, ``operation``."""
+
+    @abc.abstractmethod
+    def version(self, path: str) -> int: ...
+
+    @abc.abstractmethod
+    def register_sql(self, qualified_name: str, path: str, spec: TableSpec) -> str:
+        """Make the table queryable as ``qualified_name`` in ``spark.sql``; returns the name to use."""
+
+    def is_conflict(self, exc: BaseException) -> bool:
+        """True when ``exc`` means another writer committed first (safe to retry idempotent writes)."""
+        return False

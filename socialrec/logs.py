@@ -1,0 +1,37 @@
+"""Logging set-up, called once by each job (modules use ``logging.getLogger(__name__)``)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from rich.logging import RichHandler
+
+_CONFIGURED = False
+NOISY = ("py4j", "urllib3", "mlflow.utils", "alembic", "filelock", "numba")
+
+
+def configure_logging(level: str = "INFO", log_dir: str | None = None, job: str = "socialrec") -> Path | None:
+    """Console logging through rich, plus a plain file ``<log_dir>/<job>.log`` when ``log_dir`` is given.
+
+    Returns the log file path (or None). Safe to call more than once: later calls only add nothing.
+    """
+    global _CONFIGURED
+    root = logging.getLogger()
+    log_file: Path | None = None
+    if not _CONFIGURED:
+        root.setLevel(level)
+        console = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+        console.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        root.addHandler(console)
+        for name in NOISY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        _CONFIGURED = True
+    if log_dir:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        log_file = Path(log_dir) / f"{job}.log"
+        if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(log_file) for h in root.handlers):
+            fh = logging.FileHandler(log_file)
+            fh.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s"))
+            root.addHandler(fh)
+    return log_file

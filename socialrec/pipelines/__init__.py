@@ -1,0 +1,1 @@
+"""Per-stage ``run(spark, cfg)``: read -> transform -> validate -> write."""

@@ -1,0 +1,45 @@
+"""The whole pipeline in one Spark session (``make run``): every stage that exists, in order."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from socialrec.config import AppConfig
+from socialrec.pipelines import lake_init
+
+logger = logging.getLogger(__name__)
+
+Stage = tuple[str, Callable[[SparkSession, AppConfig], Any]]
+
+# Stages in order. Later issues append theirs here (ingest, clean, features, graph, train, recommend, evaluate).
+STAGES: list[Stage] = [
+    ("init_lake", lake_init.run),
+]
+
+
+def run(spark: SparkSession, cfg: AppConfig, only: list[str] | None = None) -> dict[str, float]:
+    """Run the stages (or ``only`` those named); returns seconds per stage."""
+    timings: dict[str, float] = {}
+    for name, stage in STAGES:
+        if only and name not in only:
+            continue
+        logger.info("stage %s ...", name)
+        spark.sparkContext.setJobDescription(f"socialrec: {name}")
+        t0 = time.perf_counter()
+        stage(spark, cfg)
+        timings[name] = time.perf_counter() - t0
+        logger.info("stage %s done in %.1fs", name, timings[name])
+    return timings
+
+
+def locations(cfg: AppConfig) -> dict[str, str]:
+    """Where this run's outputs live."""
+    return {
+        "lake": cfg.resolve(cfg.paths.lake_dir()),
+        "mlflow": cfg.resolve(cfg.paths.mlflow_dir()),
+        "logs": cfg.resolve(cfg.paths.logs_dir()),
+    }

@@ -1,0 +1,1 @@
+"""Table contracts: column-name constants, TableSpecs, and validation against them."""

@@ -1,0 +1,118 @@
+"""The one place that builds the SparkSession.
+
+Builder-in / builder-out helpers (like Delta's ``configure_spark_with_delta_pip``) are composed by
+:func:`build_spark`; only jobs and the test fixture call it. No session exists at import time.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from socialrec.config import AppConfig
+
+logger = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_jars(cfg: AppConfig) -> list[str]:
+    """Delta JVM jars that ``make setup`` resolved into ``spark.jars_dir`` (empty when Maven was unreachable)."""
+    if not cfg.spark.jars_dir:
+        return []
+    d = Path(cfg.resolve(cfg.spark.jars_dir))
+    return sorted(str(p) for p in d.glob("delta-*.jar")) if d.is_dir() else []
+
+
+def wants_delta_extension(cfg: AppConfig) -> bool:
+    """Whether to configure the Delta extension and catalog before the session starts.
+
+    Setting them when the classes are absent breaks the session catalog, so ``auto`` only does so when the
+    jars are present or the delta-spark engine is demanded explicitly (a cluster image that ships Delta).
+    """
+    mode = cfg.spark.delta_extension
+    if mode != "auto":
+        return mode == "on"
+    return bool(delta_jars(cfg)) or cfg.lake.engine == "delta-spark"
+
+
+def configure_python(builder: SparkSession.Builder) -> SparkSession.Builder:
+    """Python workers must run this interpreter (the venv's), or executors miss our packages."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    return builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"]).config(
+        "spark.pyspark.driver.python", os.environ["PYSPARK_DRIVER_PYTHON"]
+    )
+
+
+def configure_delta(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSession.Builder:
+    """Add the Delta jars, extension and catalog when :func:`wants_delta_extension` says so."""
+    if not wants_delta_extension(cfg):
+        return builder
+    jars = delta_jars(cfg)
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
+    return (
+        builder.config("spark.sql.extensions", DELTA_EXTENSION)
+        .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+        # Tables are shared with the delta-rs engine, which cannot read deletion vectors (STACK.md).
+        .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
+        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    )
+
+
+def configure_defaults(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSession.Builder:
+    """Settings every socialrec session shares, then ``spark.conf`` overrides from config."""
+    tmp = Path(cfg.resolve(cfg.paths.tmp_dir()))
+    builder = (
+        builder.appName(cfg.spark.app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(cfg.spark.shuffle_partitions))
+        .config("spark.ui.enabled", str(cfg.spark.ui_enabled).lower())
+        # Delta requires INT64 micros timestamps; Spark's default INT96 is not valid in a Delta table.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.warehouse.dir", str(tmp / "spark-warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={tmp / 'derby'}")
+    )
+    if cfg.env != "cluster":
+        # Local runs own the JVM: keep its scratch space under our tmp dir, not /tmp of the whole machine.
+        builder = builder.config("spark.local.dir", str(tmp / "spark-local"))
+    if cfg.spark.master:
+        builder = builder.master(cfg.spark.master)
+    if cfg.spark.driver_memory:
+        builder = builder.config("spark.driver.memory", cfg.spark.driver_memory)
+    for key, value in cfg.spark.conf.items():
+        builder = builder.config(key, value)
+    return builder
+
+
+def build_spark(cfg: AppConfig) -> SparkSession:
+    """Create (or return the running) SparkSession for ``cfg``.
+
+    local/test: ``local[2]`` by default; cluster: the master and resources come from spark-submit.
+    """
+    Path(cfg.resolve(cfg.paths.tmp_dir())).mkdir(parents=True, exist_ok=True)
+    builder = configure_defaults(SparkSession.builder, cfg)
+    builder = configure_python(builder)
+    builder = configure_delta(builder, cfg)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN" if cfg.logging.level != "DEBUG" else "INFO")
+    logger.info("Spark %s session up (master=%s)", spark.version, spark.sparkContext.master)
+    return spark
+
+
+def delta_spark_loadable(spark: SparkSession) -> bool:
+    """True when the Delta session extension class is on this JVM's classpath.
+
+    ``Utils.classIsLoadable`` uses the context class loader that ``spark.jars`` extends; a plain
+    ``Class.forName`` gives false negatives, and the ``spark.sql.extensions`` setting proves nothing.
+    """
+    jvm = spark._jvm  # noqa: SLF001 - py4j is the only route to the JVM classpath
+    if jvm is None:  # Spark Connect: no JVM in this process
+        return False
+    return bool(jvm.org.apache.spark.util.Utils.classIsLoadable(DELTA_EXTENSION))

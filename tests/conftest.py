@@ -1,0 +1,67 @@
+"""One local Spark session for the whole test session, with a throw-away lake under tmp_path_factory."""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SPARK_TESTING", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = Path(os.environ.get("SOCIALREC_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """GPU tests skip without CUDA, so CI passes on CPU machines."""
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except Exception:  # noqa: BLE001
+        has_cuda = False
+    if not has_cuda:
+        skip = pytest.mark.skip(reason="needs CUDA (no GPU on this machine)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def test_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("socialrec")
+
+
+@pytest.fixture(scope="session")
+def cfg(test_root: Path):  # type: ignore[no-untyped-def]
+    from socialrec.config import load_config
+
+    return load_config("test", {"paths.root": str(test_root / "var")}, conf_dir=REPO / "conf")
+
+
+@pytest.fixture(scope="session")
+def spark(cfg) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    from socialrec.spark import build_spark
+
+    session = build_spark(cfg)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def fresh_cfg(cfg, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The session config with a lake of its own (per test)."""
+    return cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"lake": str(tmp_path / "lake")})})
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a shared dataset, or skip the test with a message when it is absent."""
+    path = SHARED_DATASETS / name
+    if not path.is_dir():
+        pytest.skip(f"shared dataset {name!r} not found at {path} (set SOCIALREC_DATASETS)")
+    return path

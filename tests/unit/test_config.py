@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from socialrec.config import AppConfig, load_config
+from socialrec.errors import ConfigError
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    d = tmp_path / "conf"
+    d.mkdir()
+    (d / "base.yaml").write_text("spark:\n  shuffle_partitions: 8\nlake:\n  engine: auto\n")
+    (d / "test.yaml").write_text("spark:\n  shuffle_partitions: 2\n")
+    (d / "cluster.yaml").write_text("spark:\n  master: null\nlake:\n  engine: delta-spark\n")
+    return d
+
+
+def test_layers_apply_in_order(conf: Path) -> None:
+    cfg = load_config("test", conf_dir=conf, environ={})
+    assert cfg.spark.shuffle_partitions == 2  # test.yaml over base.yaml
+    assert cfg.lake.engine == "auto"
+    assert cfg.env == "test"
+    assert cfg.project_root == str(conf.parent)
+
+
+def test_env_vars_override_files_and_set_overrides_env(conf: Path) -> None:
+    environ = {"SOCIALREC__SPARK__SHUFFLE_PARTITIONS": "5", "SOCIALREC__LAKE__ENGINE": "delta-rs"}
+    cfg = load_config("test", conf_dir=conf, environ=environ)
+    assert (cfg.spark.shuffle_partitions, cfg.lake.engine) == (5, "delta-rs")
+    cfg = load_config("test", ["spark.shuffle_partitions=7"], conf_dir=conf, environ=environ)
+    assert cfg.spark.shuffle_partitions == 7
+
+
+def test_cluster_leaves_master_to_spark_submit(conf: Path) -> None:
+    cfg = load_config("cluster", conf_dir=conf, environ={})
+    assert cfg.spark.master is None
+    assert cfg.lake.engine == "delta-spark"
+
+
+def test_unknown_key_names_key_file_and_allowed_keys(conf: Path) -> None:
+    (conf / "local.yaml").write_text("lake:\n  engnie: delta-rs\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("local", conf_dir=conf, environ={})
+    msg = str(err.value)
+    assert "lake.engnie" in msg and "conf/local.yaml" in msg and "unknown key" in msg
+    assert "engine" in msg and "write_path" in msg  # the allowed keys are listed
+
+
+def test_bad_value_names_source_and_allowed_values(conf: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config("test", ["lake.engine=fast"], conf_dir=conf, environ={})
+    msg = str(err.value)
+    assert "lake.engine" in msg and "--set lake.engine" in msg and "'fast'" in msg
+    assert "'auto', 'delta-rs', 'delta-spark'" in msg
+
+
+def test_bad_value_from_environment_is_attributed_to_it(conf: Path) -> None:
+    with pytest.raises(ConfigError, match="environment variable SOCIALREC__SPARK__SHUFFLE_PARTITIONS"):
+        load_config("test", conf_dir=conf, environ={"SOCIALREC__SPARK__SHUFFLE_PARTITIONS": "zero"})
+
+
+def test_unknown_environment_and_malformed_set(conf: Path) -> None:
+    with pytest.raises(ConfigError, match="allowed values: local, test, cluster"):
+        load_config("prod", conf_dir=conf, environ={})
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        load_config("test", ["lake.engine"], conf_dir=conf, environ={})
+
+
+def test_project_root_cannot_come_from_files(conf: Path) -> None:
+    (conf / "test.yaml").write_text("project_root: /etc\n")
+    with pytest.raises(ConfigError, match="project_root"):
+        load_config("test", conf_dir=conf, environ={})
+
+
+def test_repo_conf_files_all_load() -> None:
+    repo_conf = Path(__file__).resolve().parents[2] / "conf"
+    for env in ("local", "test", "cluster"):
+        cfg = load_config(env, conf_dir=repo_conf, environ={})
+        assert isinstance(cfg, AppConfig)
+
+
+def test_relative_paths_resolve_against_project_root(conf: Path) -> None:
+    cfg = load_config("test", conf_dir=conf, environ={})
+    assert cfg.resolve(cfg.paths.lake_dir()) == str((conf.parent / "var" / "lake").resolve())
+    assert cfg.resolve("s3://bucket/x") == "s3://bucket/x"
