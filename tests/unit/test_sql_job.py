@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+from socialrec.lake import Lake
+from socialrec.pipelines import lake_init
+from socialrec.pipelines import sql as sql_stage
+from socialrec.schema.tables import SILVER_EVENTS
+
+
+def test_sql_job_queries_tables_by_name_in_every_format(spark, fresh_cfg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lake_init.run(spark, fresh_cfg)
+    lake = Lake(spark, fresh_cfg)
+    ts = dt.datetime(2024, 5, 1)
+    rows = [("e1", "u1", "i1", "view", 1.0, ts, "s", "b1"), ("e2", "u1", "i2", "purchase", 1.0, ts, "s", "b1")]
+    lake.append(spark.createDataFrame(rows, SILVER_EVENTS.schema), SILVER_EVENTS)
+    query = "SELECT event_type, count(*) AS n FROM silver.events GROUP BY event_type ORDER BY event_type"
+
+    out = io.StringIO()
+    sql_stage.run(spark, fresh_cfg, query, "csv", 100, out)
+    assert list(csv.reader(io.StringIO(out.getvalue()))) == [["event_type", "n"], ["purchase", "1"], ["view", "1"]]
+
+    out = io.StringIO()
+    sql_stage.run(spark, fresh_cfg, query, "json", 1, out)
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [{"event_type": "purchase", "n": 1}]
+
+    qfile = tmp_path / "q.sql"
+    qfile.write_text(query)
+    out = io.StringIO()
+    sql_stage.run(spark, fresh_cfg, f"@{qfile}", "table", 100, out)
+    assert "purchase" in out.getvalue() and "view" in out.getvalue()
