@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from socialrec.config import ENVIRONMENTS, AppConfig, load_config
 from socialrec.errors import SocialrecError
@@ -42,7 +42,7 @@ def start_job(job: str, args: argparse.Namespace) -> AppConfig:
     return cfg
 
 
-def run_main(job: str, body: "callable[[], int | None]") -> int:  # type: ignore[valid-type]
+def run_main(job: str, body: Callable[[], int | None]) -> int:
     """Run a job body; known errors end with their message and exit code 1, not a traceback."""
     try:
         return int(body() or 0)

@@ -5,6 +5,7 @@ import logging
 import os
 from pathlib import Path
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 _CONFIGURED = False
@@ -21,7 +22,8 @@ def configure_logging(level: str = "INFO", log_dir: str | None = None, job: str 
     log_file: Path | None = None
     if not _CONFIGURED:
         root.setLevel(level)
-        console = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+        # stderr: stdout belongs to the job's output (jobs.sql prints CSV/JSON there).
+        console = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
         console.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root.addHandler(console)
         for name in NOISY:

@@ -31,9 +31,9 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -204,7 +204,7 @@ class DeltaRsEngine(LakeEngine):
             write_deltalake(
                 path,
                 self._to_arrow(df, spec),
-                mode=mode,
+                mode=mode,  # type: ignore[arg-type]  # deltalake's overloads split append/overwrite
                 partition_by=list(spec.partition_by) or None,
                 predicate=partition_predicate(partitions) if partitions else None,
                 commit_properties=props,
@@ -234,7 +234,7 @@ class DeltaRsEngine(LakeEngine):
         stage = self._stage(path, df, spec.partition_by)
         table_dir = Path(local_path(path))
         commit_id = stage.name
-        actions: list[AddAction] = []
+        actions: list[AddAction | RemoveAction] = []
         try:
             files = sorted(p for p in stage.rglob("*.parquet") if not p.name.startswith("."))
             for i, f in enumerate(files):
@@ -260,7 +260,7 @@ class DeltaRsEngine(LakeEngine):
                         stats=json.dumps({"numRecords": rows}),
                     )
                 )
-            filters = None
+            filters: list[tuple[str, str, Any]] | None = None
             if partitions:
                 filters = []
                 for col, value in partitions.items():

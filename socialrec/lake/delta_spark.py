@@ -182,7 +182,7 @@ class DeltaSparkEngine(LakeEngine):
         import os
 
         def files() -> set[str]:
-            out = set()
+            out: set[str] = set()
             for root, dirs, names in os.walk(path.removeprefix("file:")):
                 dirs[:] = [d for d in dirs if d != "_delta_log"]
                 out.update(os.path.join(root, n) for n in names if n.endswith(".parquet"))

@@ -7,7 +7,6 @@ from pyspark.sql import SparkSession
 
 from socialrec.config import AppConfig
 from socialrec.lake import Lake
-from socialrec.schema.tables import all_tables
 
 logger = logging.getLogger(__name__)
 
