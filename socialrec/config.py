@@ -59,6 +59,9 @@ class PathsConfig(StrictModel):
     def tmp_dir(self) -> str:
         return self.tmp or f"{self.root}/tmp"
 
+    def data_dir(self) -> str:
+        return f"{self.root}/data"
+
 
 class SparkConfig(StrictModel):
     """Spark session settings. ``master: null`` leaves the master to spark-submit (cluster)."""
@@ -97,6 +100,49 @@ class LakeConfig(StrictModel):
     vacuum_retention_hours: float = Field(168.0, ge=0)
 
 
+class SyntheticConfig(StrictModel):
+    """The seeded synthetic platform (``socialrec.synth``); see docs/feeds.md for what it plants."""
+
+    seed: int = 20261123
+    users: int = Field(2000, ge=10)
+    items: int = Field(1500, ge=10)
+    events: int = Field(50_000, ge=100, description="Target number of clean behaviour events (all batches).")
+    avg_follows: float = Field(12.0, gt=0, description="Mean out-degree of the follow graph (power law).")
+    categories: int = Field(24, ge=2)
+    start: str = Field("2024-01-01", description="First event day (UTC).")
+    days: int = Field(180, ge=2)
+    batches: int = Field(2, ge=1, description="Daily-export style batches, split by event time.")
+    late_fraction: float = Field(0.02, ge=0, le=0.5, description="Events delivered one batch late.")
+    influence: float = Field(0.35, ge=0, le=1, description="Chance a follower is exposed to a followee's purchase.")
+    dirt_rate: float = Field(0.01, ge=0, le=0.2, description="Share of rows dirtied (spread over every dirt kind).")
+    gzip: bool = False
+
+
+class DataConfig(StrictModel):
+    """Which data ``make run`` ingests. ``synthetic`` is generated on first run under ``<root>/data``."""
+
+    dataset: Literal["synthetic", "feed", "ciao", "ciaodvd", "filmtrust", "lastfm", "amazon"] = "synthetic"
+    path: str | None = Field(
+        None,
+        description="Input folder. Default: synthetic -> <root>/data/synthetic-<seed>; a public dataset -> "
+        "<datasets_dir>/<its folder>; feed -> required.",
+    )
+    datasets_dir: str = Field("../shared/datasets", description="Where the public datasets live.")
+    batch_id: str | None = Field(None, description="Batch label for one-shot datasets (default: 'full').")
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+
+class CleanConfig(StrictModel):
+    """Cleaning rules (bronze -> silver); the rule list is in docs/cleaning.md."""
+
+    platform_launch: str = Field("2020-01-01", description="Canonical feeds: timestamps before this are rejected.")
+    future_tolerance_hours: float = Field(24.0, ge=0, description="ts later than ingest time + this is rejected.")
+    max_id_chars: int = Field(256, ge=8)
+    max_title_chars: int = Field(1000, ge=16)
+    max_text_chars: int = Field(50_000, ge=16, description="Descriptions and review texts.")
+    max_short_chars: int = Field(500, ge=8, description="Category, brand, currency, tags per value.")
+
+
 class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     to_file: bool = True
@@ -109,6 +155,8 @@ class AppConfig(StrictModel):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     lake: LakeConfig = Field(default_factory=LakeConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).

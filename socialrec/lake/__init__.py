@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -146,13 +146,20 @@ class Lake:
         return self._retrying(spec, "delete", lambda: self.engine.delete(self.location(spec), spec, predicate))
 
     def delete_matching(
-        self, spec: TableSpec, column: str, values: Sequence[str], how: MatchHow = "equals"
+        self,
+        spec: TableSpec,
+        column: str,
+        values: Sequence[str],
+        how: MatchHow = "equals",
+        scope: Mapping[str, str] | None = None,
     ) -> Commit:
-        """Delete rows whose ``column`` equals (or contains, for JSON/text columns) one of ``values``,
-        leaving no trace of the values in the commit log."""
+        """Delete rows whose ``column`` equals (or contains, for JSON/text columns) one of ``values`` and
+        whose ``scope`` columns equal the given values, leaving no trace of the values in the commit log."""
         from pyspark.sql.types import StringType, StructField, StructType
 
-        frame = self.spark.createDataFrame([(v,) for v in values], StructType([StructField("value", StringType(), False)]))
+        scope = dict(scope or {})
+        fields = [StructField("value", StringType(), False)] + [StructField(c, StringType(), False) for c in scope]
+        frame = self.spark.createDataFrame([(v, *scope.values()) for v in values], StructType(fields))
         return self._retrying(
             spec, "delete", lambda: self.engine.delete_matching(self.location(spec), spec, column, frame, how)
         )

@@ -106,7 +106,8 @@ class LakeEngine(abc.ABC):
         self, path: str, spec: TableSpec, column: str, values: DataFrame, how: MatchHow
     ) -> Commit:
         """Delete rows whose ``column`` equals (or, ``how="contains"``, contains) a value of the one-column
-        frame ``values``. Done as a MERGE so the values never appear in the commit log (a DELETE records
+        frame ``values``; any further columns of ``values`` must equal the target's columns of the same name
+        (a scope such as ``_source``). Done as a MERGE so the values never appear in the commit log (a DELETE records
         its predicate there, which vacuum never rewrites)."""
 
     @abc.abstractmethod

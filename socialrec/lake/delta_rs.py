@@ -328,6 +328,8 @@ class DeltaRsEngine(LakeEngine):
             if how == "equals"
             else f'strpos(t."{column}", s."{value_col}") > 0'
         )
+        for scope_col in source.column_names[1:]:  # extra equality conditions (e.g. the source namespace)
+            cond += f' AND t."{scope_col}" = s."{scope_col}"'
         metrics = (
             self._table(path)
             .merge(source=source, predicate=cond, source_alias="s", target_alias="t")

@@ -171,6 +171,8 @@ class DeltaSparkEngine(LakeEngine):
     ) -> Commit:
         value_col = values.columns[0]
         cond = f"t.`{column}` = s.`{value_col}`" if how == "equals" else f"instr(t.`{column}`, s.`{value_col}`) > 0"
+        for scope_col in values.columns[1:]:  # extra equality conditions (e.g. the source namespace)
+            cond += f" AND t.`{scope_col}` = s.`{scope_col}`"
         before = self.version(path)
         self._delta_table.forPath(self.spark, path).alias("t").merge(values.alias("s"), cond).whenMatchedDelete().execute()
         after = self.version(path)

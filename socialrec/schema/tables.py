@@ -92,6 +92,72 @@ def _s() -> StringType:
     return StringType()
 
 
+# ------------------------------------------------------------------------------------------- bronze
+# What arrived, as strings, one table per stream for every source (adapters map each dataset's files onto
+# the canonical field names), plus lineage. Partitioned by (source, batch) so re-ingesting a batch
+# replaces exactly that batch. Raw user ids live only here.
+
+
+def _bronze(name: str, fields: list[str], raw_ids: tuple[str, ...], description: str) -> TableSpec:
+    schema = StructType(
+        [_f(c, _s()) for c in fields]
+        + [
+            _f(C.B_SOURCE, _s(), False),
+            _f(C.B_SOURCE_FILE, _s()),
+            _f(C.B_BATCH_ID, _s(), False),
+            _f(C.B_INGESTED_AT, TimestampType(), False),
+            _f(C.B_RAW, _s()),
+            _f(C.B_PARSE_ERROR, _s()),
+        ]
+    )
+    return register(
+        TableSpec(
+            name=name,
+            layer="bronze",
+            schema=schema,
+            keys=(C.B_SOURCE, C.B_BATCH_ID),
+            partition_by=(C.B_SOURCE, C.B_BATCH_ID),
+            pii={c: "raw_id" for c in raw_ids},
+            description=description,
+        )
+    )
+
+
+BRONZE_USERS = _bronze(
+    "users", [C.USER_ID, C.SIGNUP_TS, C.COUNTRY, C.ATTRIBUTES], (C.USER_ID,), "Users as they arrived (raw ids)."
+)
+BRONZE_ITEMS = _bronze(
+    "items",
+    [C.ITEM_ID, C.TITLE, C.DESCRIPTION, C.CATEGORY, C.BRAND, C.PRICE, C.CURRENCY, C.UPDATED_TS, C.TAGS],
+    (),
+    "Catalogue rows as they arrived (tags: '|'-separated).",
+)
+BRONZE_EVENTS = _bronze(
+    "events",
+    [C.EVENT_ID, C.USER_ID, C.ITEM_ID, C.EVENT_TYPE, C.VALUE, C.TS, C.EVENT_CATEGORY],
+    (C.USER_ID,),
+    "Behaviour events as they arrived; category = the item category the event carried, if any.",
+)
+BRONZE_SOCIAL_EDGES = _bronze(
+    "social_edges",
+    [C.SRC_USER_ID, C.DST_USER_ID, C.RELATION, C.WEIGHT, C.DIRECTED, C.TS],
+    (C.SRC_USER_ID, C.DST_USER_ID),
+    "Social edges as they arrived.",
+)
+BRONZE_REVIEWS = _bronze(
+    "reviews",
+    [C.REVIEW_ID, C.USER_ID, C.ITEM_ID, C.RATING, C.TEXT, C.HELPFULNESS, C.TS],
+    (C.USER_ID,),
+    "Reviews as they arrived.",
+)
+BRONZE_BY_STREAM: dict[str, TableSpec] = {
+    "users": BRONZE_USERS,
+    "items": BRONZE_ITEMS,
+    "events": BRONZE_EVENTS,
+    "social_edges": BRONZE_SOCIAL_EDGES,
+    "reviews": BRONZE_REVIEWS,
+}
+
 # ------------------------------------------------------------------------------------------- silver
 
 SILVER_USERS = register(
@@ -127,12 +193,13 @@ SILVER_ITEMS = register(
                 _f(C.PRICE, DoubleType()),
                 _f(C.CURRENCY, _s()),
                 _f(C.UPDATED_TS, TimestampType()),
+                _f(C.TAGS, ArrayType(_s(), False)),
                 _f(C.SOURCE, _s(), False),
                 _f(C.BATCH_ID, _s(), False),
             ]
         ),
         keys=(C.ITEM_ID,),
-        description="Item catalogue: cleaned text, category, brand, price (>= 0, null if unknown).",
+        description="Item catalogue: cleaned text, category, brand, price (>= 0, null if unknown), tags.",
     )
 )
 
@@ -210,6 +277,7 @@ SILVER_QUARANTINE = register(
         schema=StructType(
             [
                 _f(C.TABLE, _s(), False),
+                _f(C.SOURCE, _s(), False),
                 _f(C.RECORD_HASH, _s(), False),
                 _f(C.REASONS, ArrayType(_s(), False), False),
                 _f(C.RECORD, _s(), False),
@@ -240,7 +308,15 @@ SILVER_AUDIT = register(
                 _f(C.AUDITED_AT, TimestampType(), False),
             ]
         ),
-        keys=(C.TABLE, C.BATCH_ID),
+        keys=(C.TABLE, C.SOURCE, C.BATCH_ID),
         description="Row accounting per batch and table: input = kept + duplicates + quarantined.",
     )
 )
+
+SILVER_BY_STREAM: dict[str, TableSpec] = {
+    "users": SILVER_USERS,
+    "items": SILVER_ITEMS,
+    "events": SILVER_EVENTS,
+    "social_edges": SILVER_SOCIAL_EDGES,
+    "reviews": SILVER_REVIEWS,
+}
