@@ -45,3 +45,7 @@ class EngineUnavailableError(LakeError):
 
 class SecretMissingError(SocialrecError):
     """A secret required in this environment is not set."""
+
+
+class AccountingError(SocialrecError):
+    """A cleaning step did not account for every input row (input != kept + duplicates + quarantined)."""

@@ -39,7 +39,9 @@ class SourceProfile:
     complete user list or catalogue (the public datasets), so users and stub items are derived from the rows
     that reference them. ``launch``: timestamps before this are rejected. ``snapshot_ts``: the timestamp
     given to rows of sources that have none (documented per source; evaluation on such sources must use the
-    random split). ``rating_min``/``rating_max``: the source's rating scale.
+    random split). ``rating_min``/``rating_max``: the source's rating scale. ``derive_ids``: the source has
+    no event/review ids, so the cleaner derives them as a keyed hash of (source, user, item, event type),
+    which also makes a re-rating of the same item a same-key conflict (latest wins), as on a real platform.
     """
 
     name: str
@@ -48,6 +50,7 @@ class SourceProfile:
     rating_max: float = 5.0
     launch: str | None = None
     snapshot_ts: str | None = None
+    derive_ids: bool = False
     description: str = ""
 
 

@@ -16,7 +16,6 @@ from pyspark.sql.types import (
     DataType,
     DoubleType,
     LongType,
-    MapType,
     StringType,
     StructField,
     StructType,
@@ -158,6 +157,24 @@ BRONZE_BY_STREAM: dict[str, TableSpec] = {
     "reviews": BRONZE_REVIEWS,
 }
 
+BRONZE_BATCHES = register(
+    TableSpec(
+        name="batches",
+        layer="bronze",
+        schema=StructType(
+            [
+                _f(C.SOURCE, _s(), False),
+                _f(C.BATCH_ID, _s(), False),
+                _f("streams", ArrayType(_s(), False), False),
+                _f("rows", _s(), False),  # JSON {stream: rows}; see SILVER_USERS.attributes for why not a map
+                _f(C.B_INGESTED_AT, TimestampType(), False),
+            ]
+        ),
+        keys=(C.SOURCE, C.BATCH_ID),
+        description="One row per ingested batch, written after all its streams: the batch is complete.",
+    )
+)
+
 # ------------------------------------------------------------------------------------------- silver
 
 SILVER_USERS = register(
@@ -168,7 +185,9 @@ SILVER_USERS = register(
             [
                 _f(C.USER_ID, _s(), False),
                 _f(C.FIRST_SEEN_TS, TimestampType()),
-                _f(C.ATTRIBUTES, MapType(_s(), _s())),
+                # JSON object text, not map<string,string>: delta-rs 1.6 MERGE fails on map columns
+                # (arrow "Unrecognized type" / a panic). SQL: from_json(attributes, 'map<string,string>').
+                _f(C.ATTRIBUTES, _s()),
                 _f(C.SOURCE, _s(), False),
                 _f(C.BATCH_ID, _s(), False),
             ]

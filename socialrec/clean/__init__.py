@@ -1,0 +1,1 @@
+"""Cleaning: bronze -> silver with quarantine and audit (rules in docs/cleaning.md)."""

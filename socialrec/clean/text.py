@@ -1,0 +1,87 @@
+"""Column functions that parse and normalise the text that arrived. Spark built-ins only."""
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+# Decoded in this order; "&amp;" last so "&amp;lt;" becomes the literal text "&lt;", as a browser shows it.
+HTML_ENTITIES: tuple[tuple[str, str], ...] = (
+    ("&nbsp;", " "),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&quot;", '"'),
+    ("&#39;", "'"),
+    ("&apos;", "'"),
+    ("&amp;", "&"),
+)
+# UTF-8 bytes read as Latin-1 ("CafÃ©"): every non-ASCII character is part of a well-formed 2- or 3-byte
+# UTF-8 sequence spelled in Latin-1 letters, and there is at least one. Text with a real "é" (one Latin-1
+# letter on its own) does not match, so correct text is never "repaired".
+_MOJIBAKE = (
+    "^(?:[\\u0000-\\u007F]|[\\u00C2-\\u00DF][\\u0080-\\u00BF]|[\\u00E0-\\u00EF][\\u0080-\\u00BF]{2})*$"
+)
+_NON_ASCII = "[^\\u0000-\\u007F]"
+_EPOCH = "^-?[0-9]{1,12}(\\.[0-9]+)?$"
+_BOOL_TRUE = ("true", "1", "yes", "t")
+_BOOL_FALSE = ("false", "0", "no", "f")
+
+
+def blank_to_null(col: Column) -> Column:
+    """Trimmed text, or null when absent or blank."""
+    s = F.trim(col)
+    return F.when(s != "", s)
+
+
+def present(col: Column) -> Column:
+    """True when the field arrived with non-blank text."""
+    return F.coalesce(F.trim(col) != "", F.lit(False))
+
+
+def fix_mojibake(col: Column) -> Column:
+    """Re-decode text that is UTF-8 mis-read as Latin-1; leave everything else unchanged."""
+    broken = col.rlike(_MOJIBAKE) & col.rlike(_NON_ASCII)
+    return F.when(broken, F.decode(F.encode(col, "ISO-8859-1"), "UTF-8")).otherwise(col)
+
+
+def clean_text(col: Column) -> Column:
+    """Display text: mojibake repaired, HTML tags (also a cut-off ``<span class=...``) replaced by a space,
+    entities decoded, whitespace runs collapsed, trimmed; null when nothing is left."""
+    s = fix_mojibake(col)
+    s = F.regexp_replace(s, "<[^>]*(>|$)", " ")
+    for entity, char in HTML_ENTITIES:
+        s = F.replace(s, F.lit(entity), F.lit(char))
+    s = F.trim(F.regexp_replace(s, "\\s+", " "))
+    return F.when(s != "", s)
+
+
+def _unquote(col: Column) -> Column:
+    # A JSON NaN token arrives as the text "NaN" with quotes; numbers sent as strings arrive without.
+    return F.regexp_replace(F.trim(col), '^"|"$', "")
+
+
+def parse_double(col: Column) -> Column:
+    """The number in the text (null when absent or unparseable; NaN stays NaN)."""
+    return _unquote(col).try_cast("double")
+
+
+def parse_count(col: Column) -> Column:
+    """A count such as a vote total, allowing thousands separators ("1,234")."""
+    return F.regexp_replace(_unquote(col), ",", "").try_cast("double")
+
+
+def parse_price(col: Column) -> Column:
+    """A price such as ``25``, ``"25.00"``, ``$25.00`` or ``€1,299.50``."""
+    s = F.regexp_replace(_unquote(col), "^[$€£¥]\\s*|\\s*(USD|EUR|GBP)$", "")
+    return F.regexp_replace(s, ",", "").try_cast("double")
+
+
+def parse_bool(col: Column) -> Column:
+    """true/false/1/0/yes/no (any case); null otherwise."""
+    s = F.lower(_unquote(col))
+    return F.when(s.isin(*_BOOL_TRUE), F.lit(True)).when(s.isin(*_BOOL_FALSE), F.lit(False))
+
+
+def parse_ts(col: Column) -> Column:
+    """A UTC timestamp from ISO-8601 (with or without offset), a date, or Unix epoch seconds."""
+    s = _unquote(col)
+    return F.when(s.rlike(_EPOCH), F.timestamp_seconds(s.try_cast("double"))).otherwise(F.try_to_timestamp(s))
