@@ -24,8 +24,9 @@ setup: $(PY) ## create .venv with the pinned packages, then try to resolve the D
 	$(PIP) install -c requirements/constraints.txt -e ".[dev]"
 	@bash scripts/resolve_delta_jars.sh .jars
 
-run: ## run the whole pipeline in local mode (stages that exist so far; prints where outputs are)
-	$(PY) -m jobs.run_all
+DATASET ?=
+run: ## run the whole pipeline locally on the embedded synthetic data (or DATASET=ciao|ciaodvd|filmtrust|lastfm|amazon)
+	$(PY) -m jobs.run_all $(if $(DATASET),--set data.dataset=$(DATASET))
 
 test: ## run every test (unit, contract, integration incl. slow; GPU tests skip without CUDA)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -228,4 +228,5 @@ def _against_silver(candidates: DataFrame, stream: str, keys: list[str], existin
             pending & matched & ~same & F.coalesce(~new_wins, F.lit(True)), F.array(F.lit("key_conflict"))
         ).otherwise(F.col(REASONS))
     drop = [f"_old_{k}" for k in keys] + ["_old_payload", "_old_ts", "_old_first_seen", "_old_attributes"]
-    return joined.withColumn(OUTCOME, outcome).withColumn(REASONS, reasons).drop(*drop)
+    # One projection: both read the outcome as it was before this step.
+    return joined.withColumns({OUTCOME: outcome, REASONS: reasons}).drop(*drop)

@@ -50,7 +50,8 @@ def clean_text(col: Column) -> Column:
     s = F.regexp_replace(s, "<[^>]*(>|$)", " ")
     for entity, char in HTML_ENTITIES:
         s = F.replace(s, F.lit(entity), F.lit(char))
-    s = F.trim(F.regexp_replace(s, "\\s+", " "))
+    # Java's \s misses the no-break space (U+00A0) and other Unicode spaces; \p{Z} covers them.
+    s = F.trim(F.regexp_replace(s, "[\\s\\p{Z}]+", " "))
     return F.when(s != "", s)
 
 

@@ -55,7 +55,7 @@ def _trust_edges(df: DataFrame, weight: str | None = None) -> DataFrame:
 
 
 class _OneShotAdapter(SourceAdapter):
-    """A dataset released once as a fixed set of files: one batch, :data:`FULL_BATCH`."""
+    """A dataset released once as a fixed set of files: one batch, :data:`FULL_BATCH` (any label reads it)."""
 
     required: tuple[str, ...] = ()
 
@@ -64,10 +64,10 @@ class _OneShotAdapter(SourceAdapter):
         return [FULL_BATCH]
 
     def read_batch(self, spark: SparkSession, path: Path, batch: str) -> dict[str, DataFrame]:
-        if batch != FULL_BATCH:
-            raise SourceMissingError(f"{self.name}: no batch {batch!r}; this dataset has the single batch {FULL_BATCH!r}")
+        # The label does not select files here: the ingest stage may land the one snapshot under another
+        # label (data.batch_id), and every label means the same, whole, set of files.
         self.check_path(path, self.required)
-        logger.info("%s: reading %s", self.name, path)
+        logger.info("%s: reading %s (batch label %r)", self.name, path, batch)
         return self._read(spark, path)
 
     @abc.abstractmethod

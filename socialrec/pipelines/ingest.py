@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
 from socialrec.ingest import adapter_for, source_path
-from socialrec.ingest.base import SourceAdapter
+from socialrec.ingest.base import SourceAdapter, SourceMissingError
 from socialrec.lake import Lake
 from socialrec.schema import columns as C
 from socialrec.schema.tables import BRONZE_BATCHES, BRONZE_BY_STREAM
@@ -101,7 +101,7 @@ def run(
     wanted = batches or available
     unknown = sorted(set(wanted) - set(available))
     if unknown and not (len(available) == 1 and len(wanted) == 1):
-        raise ValueError(f"{dataset}: no batch {unknown} under {folder}; available: {available}")
+        raise SourceMissingError(f"{dataset}: no batch {unknown} under {folder}; available: {available}")
     lake = Lake(spark, cfg)
     done = ingested_batches(lake, adapter.name)
     report = IngestReport(adapter.name, str(folder))

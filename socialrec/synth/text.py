@@ -120,8 +120,14 @@ def brand_names(rng: np.random.Generator, n: int) -> list[str]:
     out: list[str] = []
     for k in range(n):
         name = _SYLLABLES_A[int(a[k])] + _SYLLABLES_B[int(b[k])]
-        if name in seen:
-            name = f"{name} {k}"
+        step = 0
+        while name in seen:  # lengthen with a third syllable until unique
+            name = _SYLLABLES_A[int(a[k])] + _SYLLABLES_B[(int(b[k]) + step) % len(_SYLLABLES_B)] + _SYLLABLES_B[
+                (k + step) % len(_SYLLABLES_B)
+            ]
+            step += 1
+            if step > 4 * len(_SYLLABLES_B):
+                name = f"{name}{k}"
         seen.add(name)
         out.append(name)
     return out
@@ -139,7 +145,7 @@ def make_description(title: str, noun: str, brand: str, r: Sequence[int]) -> str
     """
     extra = (
         f"Made by {brand} from {MATERIALS[r[3] % len(MATERIALS)]}.",
-        f"Ships within {1 + r[4] % 5} working days.",
+        f"Ships within {2 + r[4] % 5} working days.",
         f"Backed by a {1 + r[5] % 3} year warranty.",
         "Easy to clean and built to last.",
     )
@@ -152,7 +158,7 @@ def make_description(title: str, noun: str, brand: str, r: Sequence[int]) -> str
 def make_review(rating: int, title: str, noun: str, brand: str, r: Sequence[int]) -> str:
     """A short review whose tone follows ``rating`` (1-5) and which names the item; ``r``: six random ints."""
     name = title if r[0] % 2 == 0 else f"{brand} {noun.lower()}"
-    fill = {"name": name, "noun": noun.lower(), "brand": brand, "days": 1 + r[5] % 8}
+    fill = {"name": name, "noun": noun.lower(), "brand": brand, "days": 2 + r[5] % 8}
     first = r[3] % len(_REVIEW_MIDDLES)
     middles = [_REVIEW_MIDDLES[(first + k) % len(_REVIEW_MIDDLES)] for k in range(r[2] % 3)]
     sentences = [_REVIEW_OPENERS[rating][r[1] % 3], *middles, _REVIEW_CLOSERS[rating][r[4] % 3]]

@@ -1,0 +1,24 @@
+"""Console summaries that jobs print (logs go to stderr; these go to stdout)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from socialrec.pipelines.clean import StreamAudit
+
+
+def print_audit(audits: Sequence[StreamAudit], console: Console | None = None) -> None:
+    """The audit counts of the batches just cleaned (``input = kept + duplicates + quarantined``)."""
+    console = console or Console()
+    if not audits:
+        console.print("  clean: no batch was waiting (all bronze batches are already clean)")
+        return
+    table = Table(title="silver.audit (this run)")
+    for col in ("table", "source/batch", "input", "kept", "duplicates", "quarantined"):
+        table.add_column(col, justify="right" if col not in ("table", "source/batch") else "left")
+    for a in audits:
+        table.add_row(a.table, f"{a.source}/{a.batch_id}", f"{a.input_rows:,}", f"{a.kept_rows:,}",
+                      f"{a.duplicate_rows:,}", f"{a.quarantined_rows:,}")
+    console.print(table)
