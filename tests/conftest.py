@@ -12,6 +12,8 @@ os.environ.setdefault("SPARK_TESTING", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# A fixed test key (never a real one), so tests neither need nor write a key file in the home folder.
+os.environ.setdefault("SOCIALREC_PSEUDONYM_KEY", "socialrec-test-key-" + "0" * 32)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = Path(os.environ.get("SOCIALREC_DATASETS", REPO.parent / "shared" / "datasets"))
@@ -65,3 +67,9 @@ def shared_dataset(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"shared dataset {name!r} not found at {path} (set SOCIALREC_DATASETS)")
     return path
+
+
+def lake_cfg(cfg, root: Path, **data: object):  # type: ignore[no-untyped-def]
+    """``cfg`` with its own lake under ``root`` and ``data.*`` overridden (e.g. dataset=, path=)."""
+    paths = cfg.paths.model_copy(update={"lake": str(root / "lake"), "root": str(root)})
+    return cfg.model_copy(update={"paths": paths, "data": cfg.data.model_copy(update=data)})

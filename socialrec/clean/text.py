@@ -17,9 +17,9 @@ HTML_ENTITIES: tuple[tuple[str, str], ...] = (
 # UTF-8 bytes read as Latin-1 ("CafÃ©"): every non-ASCII character is part of a well-formed 2- or 3-byte
 # UTF-8 sequence spelled in Latin-1 letters, and there is at least one. Text with a real "é" (one Latin-1
 # letter on its own) does not match, so correct text is never "repaired".
-_MOJIBAKE = (
-    "^(?:[\\u0000-\\u007F]|[\\u00C2-\\u00DF][\\u0080-\\u00BF]|[\\u00E0-\\u00EF][\\u0080-\\u00BF]{2})*$"
-)
+# (Checked by deleting the well-formed sequences and looking for leftovers: a single anchored regex with a
+# repeated alternation overflows Java's regex stack on long descriptions.)
+_UTF8_AS_LATIN1 = "[\\u00C2-\\u00DF][\\u0080-\\u00BF]|[\\u00E0-\\u00EF][\\u0080-\\u00BF]{2}"
 _NON_ASCII = "[^\\u0000-\\u007F]"
 _EPOCH = "^-?[0-9]{1,12}(\\.[0-9]+)?$"
 _BOOL_TRUE = ("true", "1", "yes", "t")
@@ -39,7 +39,8 @@ def present(col: Column) -> Column:
 
 def fix_mojibake(col: Column) -> Column:
     """Re-decode text that is UTF-8 mis-read as Latin-1; leave everything else unchanged."""
-    broken = col.rlike(_MOJIBAKE) & col.rlike(_NON_ASCII)
+    leftover = F.regexp_replace(col, _UTF8_AS_LATIN1, "")
+    broken = (leftover != col) & ~leftover.rlike(_NON_ASCII)
     return F.when(broken, F.decode(F.encode(col, "ISO-8859-1"), "UTF-8")).otherwise(col)
 
 

@@ -32,6 +32,7 @@ from socialrec.clean.outcomes import (
 from socialrec.clean.rules import REASONS, TYPERS, RuleContext
 from socialrec.config import AppConfig
 from socialrec.errors import AccountingError
+from socialrec.faults import checkpoint
 from socialrec.ingest import adapter_for
 from socialrec.ingest.base import SourceProfile
 from socialrec.lake import Lake
@@ -136,6 +137,7 @@ def clean_batch(
             spec = SILVER_BY_STREAM[stream]
             kept = judged.where(F.col(OUTCOME) == KEPT).select(*spec.column_names)
             lake.merge(kept, spec)
+            checkpoint("clean:after-silver-merge")
             quarantined = judged.where(F.col(OUTCOME) == QUARANTINED).select(
                 F.lit(spec.qualified_name).alias(C.TABLE),
                 F.lit(ctx.source).alias(C.SOURCE),
@@ -146,6 +148,7 @@ def clean_batch(
                 F.lit(now).alias(C.QUARANTINED_AT),
             )
             lake.merge(quarantined, SILVER_QUARANTINE, update=False)
+            checkpoint("clean:after-quarantine-merge")
         finally:
             judged.unpersist()
         audits.append(audit)
@@ -157,6 +160,7 @@ def clean_batch(
     if profile.references == "derive":
         derive_users(spark, lake, ctx)
         derive_items(spark, lake, ctx)
+    checkpoint("clean:before-audit")
     # Last: the audit rows are the batch's "clean" marker.
     lake.merge(spark.createDataFrame([a.row(now) for a in audits], SILVER_AUDIT.schema), SILVER_AUDIT)
     return audits

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
+from socialrec.faults import checkpoint
 from socialrec.ingest import adapter_for, source_path
 from socialrec.ingest.base import SourceAdapter, SourceMissingError
 from socialrec.lake import Lake
@@ -67,6 +68,7 @@ def ingest_batch(
             (F.col(C.B_SOURCE) == adapter.name) & (F.col(C.B_BATCH_ID) == batch)
         ).count()
         logger.info("bronze.%s <- %s/%s: %d rows", stream, adapter.name, batch, rows[stream])
+        checkpoint("ingest:after-stream")
     marker = spark.createDataFrame(
         [(adapter.name, batch, sorted(rows), json.dumps(rows, sort_keys=True), now)], BRONZE_BATCHES.schema
     )

@@ -510,7 +510,6 @@ class _Platform:
         self.n_batches = cfg.batches
         self.bounds = self.start + (np.arange(cfg.batches + 1, dtype=np.int64) * (self.end - self.start)) // cfg.batches
         self.last_lo = int(self.bounds[-2])
-        self.seq = np.random.SeedSequence(cfg.seed)
         self.stats: dict[str, Any] = {}
         steps: list[Callable[[], None]] = [
             self._build_users, self._build_items, self._build_edges, self._build_events, self._build_reviews,
@@ -1123,15 +1122,26 @@ class _Platform:
             counts = np.ones(len(kinds), dtype=np.int64)
             if target > len(kinds):
                 counts += rng.multinomial(target - len(kinds), np.full(len(kinds), 1.0 / len(kinds)))
-            used = np.zeros(n, dtype=bool)
+            used = np.zeros(n, dtype=bool)  # template of some dirt
+            pinned = np.zeros(n, dtype=bool)  # edited in place or whose key is reused: never a template again
             for kind, count in zip(kinds, counts, strict=True):
-                eligible = self._eligible(stream, kind) & ~used
-                candidates = np.flatnonzero(eligible)
-                if len(candidates) == 0:
+                eligible = self._eligible(stream, kind)
+                candidates = np.flatnonzero(eligible & ~used)
+                copy_kind = kind not in IN_PLACE_KINDS and kind not in ("exact_duplicate", "key_conflict")
+                if len(candidates) < count and copy_kind and stream != "social_edges" and kind != "missing_field":
+                    # tiny streams: extra rows may share a clean template (each gets its own fresh id)
+                    reuse = np.flatnonzero(eligible & ~pinned)
+                    rows = np.sort(rng.choice(reuse, size=int(count), replace=True)) if len(reuse) else reuse
+                elif len(candidates):
+                    rows = np.sort(rng.choice(candidates, size=min(int(count), len(candidates)), replace=False))
+                else:
+                    rows = candidates
+                if len(rows) == 0:
                     logger.warning("dirt: no clean %s row can carry %s", stream, kind)
                     continue
-                rows = np.sort(rng.choice(candidates, size=min(int(count), len(candidates)), replace=False))
                 used[rows] = True
+                if not copy_kind:
+                    pinned[rows] = True
                 for row in rows.tolist():
                     entries.append(_Dirt(kind, row, self._dirt_params(rng, stream, kind, row, counters)))
         return plan
@@ -1196,9 +1206,13 @@ class _Platform:
         return params
 
     def _dirty_row(
-        self, stream: str, dirt: _Dirt, fields: dict[str, str]
+        self, stream: str, dirt: _Dirt, fields: dict[str, str], attempt: int = 0
     ) -> tuple[str, str, list[str], dict[str, Any] | None]:
-        """The dirty line for ``dirt`` from its template's fragments: (line, outcome, reasons, expected)."""
+        """The dirty line for ``dirt`` from its template's fragments: (line, outcome, reasons, expected).
+
+        ``attempt`` > 0 asks for a variant (another cut point, another way of leaving a field out) when the
+        first one repeats an earlier dirty line of the same file, which would make it a duplicate instead.
+        """
         kind, p = dirt.kind, dirt.params
         if kind == "exact_duplicate":
             return _line(fields), "duplicate", [], None
@@ -1229,13 +1243,19 @@ class _Platform:
         reasons = [REASON.get(kind, "")]
         if kind == "malformed_json":
             line = _line(f)
-            return line[: len(line) // 2], "quarantined", reasons, None
+            cut = len(line) // 2
+            if stream == "social_edges":  # no id: keep the whole key (src, dst, relation) so cuts stay distinct
+                value_at = line.find('"relation":') + len('"relation":"')
+                cut = max(cut, line.find('"', value_at) + 1)
+            return line[: min(cut + attempt, len(line) - 1)], "quarantined", reasons, None
         if kind == "missing_field":
             name = p["field"]
-            if p["style"] == "absent":
+            styles = ("absent", "null", "blank")
+            style = styles[(styles.index(p["style"]) + attempt) % len(styles)]
+            if style == "absent":
                 del f[name]
             else:
-                f[name] = "null" if p["style"] == "null" else '""'
+                f[name] = "null" if style == "null" else '""'
             reasons = [f"missing:{name}"]
         elif kind == "unknown_event_type":
             f["event_type"] = tx.json_str(BAD_EVENT_TYPES[p["variant"] % len(BAD_EVENT_TYPES)])
@@ -1326,6 +1346,7 @@ class _Platform:
     ) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
         """Lines of one batch file in chunks, with its dirty rows edited in or inserted; plus their manifest."""
         order = table.orders[b]
+        seen: set[str] = set()  # quarantined lines of this file: each must be unique to be judged as such
         k = 0
         for lo in range(0, max(len(order), 1), CHUNK_ROWS):
             hi = min(lo + CHUNK_ROWS, len(order))
@@ -1347,7 +1368,13 @@ class _Platform:
             for idx, d in enumerate(mine):
                 j = int(table.pos[d.row]) - lo
                 fields = {key: col[idx] for key, col in frags.items() if col[idx] is not None}
-                line, outcome, reasons, expected = self._dirty_row(table.stream, d, fields)
+                for attempt in range(6):
+                    line, outcome, reasons, expected = self._dirty_row(table.stream, d, fields, attempt)
+                    if outcome != "quarantined" or line not in seen:
+                        break
+                else:
+                    logger.warning("dirt: %s %s row repeats an earlier dirty line", table.stream, d.kind)
+                seen.add(line)
                 if d.kind in IN_PLACE_KINDS:
                     lines[j] = line
                     key = float(j)
