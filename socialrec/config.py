@@ -124,7 +124,7 @@ class DataConfig(StrictModel):
     dataset: Literal["synthetic", "feed", "ciao", "ciaodvd", "filmtrust", "lastfm", "amazon"] = "synthetic"
     path: str | None = Field(
         None,
-        description="Input folder. Default: synthetic -> <root>/data/synthetic-<seed>; a public dataset -> "
+        description="Input folder. Default: synthetic -> <root>/data/synthetic; a public dataset -> "
         "<datasets_dir>/<its folder>; feed -> required.",
     )
     datasets_dir: str = Field("../shared/datasets", description="Where the public datasets live.")

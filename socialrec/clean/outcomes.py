@@ -8,8 +8,9 @@ Order of judgement, per (source, batch, stream):
 3. **same key, same content** (e.g. a friendship listed in both directions, a re-sent event) -> ``duplicate``;
 4. **same key, other content** -> the deterministic winner is kept: latest timestamp, then greatest content
    hash, independent of arrival order; the others are ``quarantined`` with ``key_conflict``;
-5. **against silver** (rows of other batches): same content -> ``duplicate``; the silver row wins ->
-   ``quarantined`` (``key_conflict``); the new row wins -> ``kept`` (it replaces the silver row).
+5. **against silver** (rows of other batches): same content -> ``duplicate``; the new row is newer -> ``kept``
+   (it replaces the silver row); it is older -> ``kept`` but superseded (counted, not written), so the newest
+   version wins whatever order batches are cleaned in.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ OUTCOME = "_outcome"
 KEPT, DUPLICATE, QUARANTINED = "kept", "duplicate", "quarantined"
 RECORD = "_record"
 RECORD_HASH = "_record_hash"
+SUPERSEDED = "_superseded"  # kept, but an older version than silver's: counted, not written
 _PAYLOAD = "_payload_hash"
 _ORDER_TS = "_order_ts"
 
@@ -181,6 +183,8 @@ def judge(typed: DataFrame, stream: str, ctx: RuleContext, existing: DataFrame |
 
     if existing is not None:
         candidates = _against_silver(candidates, stream, keys, existing)
+    else:
+        candidates = candidates.withColumn(SUPERSEDED, F.lit(False))
     candidates = candidates.withColumn(OUTCOME, F.coalesce(F.col(OUTCOME), F.lit(KEPT)))
     return decided.unionByName(candidates, allowMissingColumns=True)
 
@@ -219,14 +223,15 @@ def _against_silver(candidates: DataFrame, stream: str, keys: list[str], existin
         outcome = F.when(pending & same, F.lit(DUPLICATE)).otherwise(F.col(OUTCOME))
         reasons = F.col(REASONS)
     else:
-        outcome = (
-            F.when(pending & same, F.lit(DUPLICATE))
-            .when(pending & matched & F.coalesce(~new_wins, F.lit(True)), F.lit(QUARANTINED))
-            .otherwise(F.col(OUTCOME))
-        )
-        reasons = F.when(
-            pending & matched & ~same & F.coalesce(~new_wins, F.lit(True)), F.array(F.lit("key_conflict"))
-        ).otherwise(F.col(REASONS))
+        outcome = F.when(pending & same, F.lit(DUPLICATE)).otherwise(F.col(OUTCOME))
+        reasons = F.col(REASONS)
+    # An older version than silver's (e.g. an old batch re-cleaned after newer ones) is valid history, not
+    # an error: it counts as kept but is not written, so silver keeps the newest version whatever the order
+    # batches are cleaned in.
+    superseded = pending & matched & ~same & F.coalesce(~new_wins, F.lit(True))
+    if stream == "users":
+        superseded = F.lit(False)
+    joined = joined.withColumn(SUPERSEDED, superseded)
     drop = [f"_old_{k}" for k in keys] + ["_old_payload", "_old_ts", "_old_first_seen", "_old_attributes"]
     # One projection: both read the outcome as it was before this step.
     return joined.withColumns({OUTCOME: outcome, REASONS: reasons}).drop(*drop)

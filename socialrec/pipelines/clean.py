@@ -25,6 +25,7 @@ from socialrec.clean.outcomes import (
     QUARANTINED,
     RECORD,
     RECORD_HASH,
+    SUPERSEDED,
     check_references,
     judge,
     keep_raw_fields,
@@ -135,7 +136,8 @@ def clean_batch(
         try:
             audit = _account(judged, bronze, stream, ctx)
             spec = SILVER_BY_STREAM[stream]
-            kept = judged.where(F.col(OUTCOME) == KEPT).select(*spec.column_names)
+            kept = judged.where((F.col(OUTCOME) == KEPT) & ~F.coalesce(F.col(SUPERSEDED), F.lit(False)))
+            kept = kept.select(*spec.column_names)
             lake.merge(kept, spec)
             checkpoint("clean:after-silver-merge")
             quarantined = judged.where(F.col(OUTCOME) == QUARANTINED).select(

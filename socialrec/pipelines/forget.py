@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
 from socialrec.ingest import adapter_for
@@ -76,31 +75,39 @@ def forget_user(
         report.vacuumed_files += len(lake.vacuum(spec, 0))
         logger.info("%s: %s", spec.qualified_name, "rows deleted, vacuumed" if changed else "no rows")
     if verify:
-        report.remaining = scan_lake(lake.root, [raw_id.strip(), pseudonym])
+        report.remaining = scan_lake(spark, lake.root, [raw_id.strip(), pseudonym])
     return report
 
 
-def scan_lake(root: str, needles: list[str]) -> list[str]:
-    """Files under ``root`` (data files and commit logs) whose values contain any of ``needles``.
-
-    Parquet is read with pyarrow (the bytes are compressed, so grepping them would miss values); every
-    other file is searched as text. ``raw`` needles shorter than 8 characters match too much to be
-    meaningful and should only be checked against id columns by the caller.
-    """
+def scan_lake(spark: SparkSession, root: str, needles: list[str]) -> list[str]:
+    """Files under ``root`` whose contents hold any of ``needles``: every Parquet file physically present
+    (current, old, staged, checkpoints; not just those the log references), read by Spark with the values
+    rendered as JSON, and every other file (commit logs) as text. Distributed, so it scales with the lake."""
+    parquet: list[str] = []
     hits: list[str] = []
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             path = Path(dirpath) / name
-            if path.is_symlink() and not path.exists():
-                continue  # a dangling link of a vacuumed file: no data
+            if not path.exists():
+                continue  # a dangling link to a vacuumed file: no data
             if name.endswith(".parquet"):
-                table = pq.read_table(path)
-                text = json.dumps(table.to_pylist(), default=str)
+                parquet.append(str(path))
             else:
                 try:
                     text = path.read_text(errors="replace")
                 except OSError:
                     continue
-            if any(n in text for n in needles):
-                hits.append(str(path))
-    return hits
+                if any(n in text for n in needles):
+                    hits.append(str(path))
+    by_folder: dict[str, list[str]] = {}
+    for f in parquet:  # one read per folder: files of one table share a schema
+        by_folder.setdefault(str(Path(f).parent), []).append(f)
+    for files in by_folder.values():
+        frame = spark.read.option("mergeSchema", "true").parquet(*files)
+        rendered = F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]))
+        found = F.lit(False)
+        for n in needles:
+            found = found | (F.instr(rendered, n) > 0)
+        rows = frame.where(found).select(F.col("_metadata.file_path").alias("f")).distinct().collect()
+        hits += [r["f"] for r in rows]
+    return sorted(set(hits))

@@ -258,7 +258,7 @@ def test_user_rules(spark: SparkSession) -> None:
     ("incoming_ts", "incoming_type", "outcome", "reasons"),
     [
         ("2024-03-01T10:00:00Z", "view", "duplicate", []),  # identical to silver: nothing new
-        ("2024-02-01T10:00:00Z", "click", "quarantined", ["key_conflict"]),  # older than silver: loses
+        ("2024-02-01T10:00:00Z", "click", "kept", []),  # older than silver: valid history, superseded
         ("2024-04-01T10:00:00Z", "click", "kept", []),  # newer: replaces silver's row
     ],
 )
@@ -271,6 +271,9 @@ def test_against_silver_rows_of_other_batches(
     )
     got = judged(spark, "events", [ev("e1", ts=incoming_ts, event_type=incoming_type)], existing=old)
     assertDataFrameEqual(
-        got.select(OUTCOME, REASONS),
-        spark.createDataFrame([(outcome, reasons)], "_outcome string, _reasons array<string>"),
+        got.select(OUTCOME, REASONS, "_superseded"),
+        spark.createDataFrame(
+            [(outcome, reasons, incoming_ts.startswith("2024-02"))],
+            "_outcome string, _reasons array<string>, _superseded boolean",
+        ),
     )
