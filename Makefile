@@ -37,8 +37,9 @@ test-fast: ## tests without the slow marker
 test-gpu: ## GPU tests only (need CUDA)
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
 
-bench: ## benchmarks (medians of several runs); prints figures, writes bench/results/
+bench: ## benchmarks (medians of several runs): lake write paths; ingest+clean, Spark vs DuckDB (see bench/README.md)
 	$(PY) -m bench.lake
+	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
 
 lint: ## ruff + mypy on the library
 	$(VENV)/bin/ruff check socialrec jobs tests bench

@@ -21,6 +21,7 @@ side per table (parity). Writes ``bench/results/ingest-clean-<date>.json`` with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -35,7 +36,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,11 @@ MIB = 2**20
 
 
 class TreeRss:
-    """Samples the RSS of this process and of all its descendants every ``interval`` seconds."""
+    """Samples the RSS of this process and of all its descendants every ``interval`` seconds.
+
+    Also estimates how much CPU *other* processes took meanwhile (the machine is shared): busy CPU time of
+    the whole machine minus that of this process tree, as a share of the machine's capacity.
+    """
 
     def __init__(self, interval: float = 0.05) -> None:
         self.proc = psutil.Process()
@@ -84,6 +88,8 @@ class TreeRss:
         self.children_peak = 0
         self.growth_plus_children_peak = 0  # max over samples of (self - self_start) + children
         self.samples = 0
+        self.other_cpu_pct: float | None = None
+        self.own_cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,10 +97,8 @@ class TreeRss:
         own = self.proc.memory_info().rss
         children = 0
         for child in self.proc.children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.Error):  # exited between listing and reading
                 children += child.memory_info().rss
-            except psutil.Error:  # exited between listing and reading
-                pass
         self.self_peak = max(self.self_peak, own)
         self.children_peak = max(self.children_peak, children)
         self.growth_plus_children_peak = max(self.growth_plus_children_peak, max(0, own - self.self_start) + children)
@@ -105,7 +109,19 @@ class TreeRss:
             self._sample()
             self._stop.wait(self.interval)
 
+    def _cpu(self) -> tuple[float, float]:
+        """(busy CPU seconds of the machine, CPU seconds of this process tree)."""
+        t = psutil.cpu_times()
+        busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
+        own = 0.0
+        for p in (self.proc, *self.proc.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                c = p.cpu_times()
+                own += c.user + c.system
+        return busy, own
+
     def __enter__(self) -> TreeRss:
+        self._t0, (self._busy0, self._own0) = time.perf_counter(), self._cpu()
         self._thread.start()
         return self
 
@@ -113,6 +129,11 @@ class TreeRss:
         self._stop.set()
         self._thread.join()
         self._sample()
+        busy, own = self._cpu()
+        capacity = (time.perf_counter() - self._t0) * (psutil.cpu_count() or 1)
+        other = max(0.0, (busy - self._busy0) - (own - self._own0))
+        self.other_cpu_pct = round(100 * other / capacity, 1) if capacity > 0 else None
+        self.own_cpu_s = round(own - self._own0, 2)
 
 
 def mib(n: float) -> int:
@@ -135,6 +156,7 @@ def bench_config(feed: Path, synth: SyntheticConfig, lake: Path | None = None) -
         "data.synthetic": synth.model_dump(mode="json"),
         "logging.level": "WARNING",
         "logging.to_file": False,
+        "spark.conf": {"spark.ui.showConsoleProgress": "false"},  # no progress bars in the bench output
     }
     if lake is not None:
         overrides["paths.lake"] = str(lake)
@@ -217,6 +239,8 @@ def worker_spark(args: dict[str, Any]) -> dict[str, Any]:
         "peak_driver_growth_mib": mib(mem.self_peak - mem.self_start),
         "peak_jvm_tree_mib": mib(mem.children_peak),
         "rss_samples": mem.samples,
+        "cpu_s": mem.own_cpu_s,
+        "other_cpu_pct": mem.other_cpu_pct,
         "input_lines": sum(n for rows in ingested.ingested.values() for n in rows.values()),
         "audit": [
             {"table": a.table, "batch": a.batch_id, "input": a.input_rows, "kept": a.kept_rows,
@@ -344,6 +368,8 @@ def worker_duckdb(args: dict[str, Any]) -> dict[str, Any]:
         "peak_mem_mib": mib(max(mem.self_peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)),
         "peak_growth_mib": mib(mem.self_peak - mem.self_start),
         "rss_samples": mem.samples,
+        "cpu_s": mem.own_cpu_s,
+        "other_cpu_pct": mem.other_cpu_pct,
         "input_lines": sum(r[2] for r in audit),
         "audit": [
             {"table": t, "batch": b, "input": i, "kept": k, "duplicates": d, "quarantined": q}
@@ -390,6 +416,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["peak_mem_mib"] = round(out["peak_mem_mib"])
     out["peak_mem_max_mib"] = max(r["peak_mem_mib"] for r in runs)
     out["rows_per_s"] = round(runs[0]["input_lines"] / out["total_s"]) if out["total_s"] else None
+    out["other_cpu_pct"] = statistics.median(r["other_cpu_pct"] or 0.0 for r in runs)
     return out
 
 
@@ -466,12 +493,14 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * {"": 1, "k": 10**3, "m": 10**6}[m.group(2).lower()])
 
 
-@contextmanager
+@contextlib.contextmanager
 def section(console: Any, title: str) -> Iterator[None]:
     t0 = time.perf_counter()
     console.print(f"[bold]{title}[/bold] ...")
+    console.file.flush()
     yield
     console.print(f"  done in {time.perf_counter() - t0:.1f} s (load average {load_avg()})")
+    console.file.flush()
 
 
 def bench_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
@@ -497,7 +526,8 @@ def bench_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]
                 result = run_worker(engine, worker_args)
             result["load_avg_before"], result["load_avg_after"] = before, load_avg()
             console.print(f"  ingest {result['ingest_s']:.1f} s, clean {result['clean_s']:.1f} s, "
-                          f"total {result['total_s']:.1f} s, peak {result['peak_mem_mib']} MiB")
+                          f"total {result['total_s']:.1f} s, peak {result['peak_mem_mib']} MiB, "
+                          f"other processes' CPU {result['other_cpu_pct']}%")
             runs[engine].append(result)
             if not (args.keep_data and r == args.repeats - 1):
                 shutil.rmtree(target, ignore_errors=True)
@@ -528,17 +558,21 @@ def print_size(res: dict[str, Any], repeats: int, console: Any) -> None:
     n = res["events"]
     table = Table(title=f"ingest + clean, {n:,} events ({res['feed']['input_lines_total']:,} input lines), "
                         f"median of {repeats}")
-    for col in ("engine", "ingest s", "clean s", "total s", "runs total s", "lines/s", "peak MiB", "load avg (1 min)"):
+    cols = ("engine", "ingest s", "clean s", "total s", "runs total s", "lines/s", "peak MiB", "load 1m",
+            "others' CPU %")
+    for col in cols:
         table.add_column(col, justify="left" if col == "engine" else "right")
     for engine, m in res["medians"].items():
         rs = res["runs"][engine]
         table.add_row(engine, f"{m['ingest_s']:.2f}", f"{m['clean_s']:.2f}", f"{m['total_s']:.2f}",
                       " ".join(f"{r['total_s']:.1f}" for r in rs), f"{m['rows_per_s']:,}", str(m["peak_mem_mib"]),
-                      " ".join(f"{r['load_avg_before'][0]:.1f}" for r in rs))
+                      " ".join(f"{r['load_avg_before'][0]:.1f}" for r in rs),
+                      " ".join(f"{r['other_cpu_pct']:.0f}" for r in rs))
     if "spark_over_duckdb" in res:
+        # Only the totals compare like with like: DuckDB's "ingest" only reads lines (it parses JSON in clean).
         ratio = res["spark_over_duckdb"]
-        table.add_row("spark/duckdb", f"{ratio['ingest_time']}x", f"{ratio['clean_time']}x",
-                      f"[bold]{ratio['total_time']}x[/bold]", "", "", f"{ratio['peak_mem']}x", "")
+        table.add_row("spark/duckdb", "", "", f"[bold]{ratio['total_time']}x[/bold]", "", "",
+                      f"[bold]{ratio['peak_mem']}x[/bold]", "", "")
     console.print(table)
     if "parity" not in res:
         return
@@ -580,6 +614,8 @@ def main() -> None:
     from rich.console import Console
 
     console = Console()
+    if not console.is_terminal:  # a log file: wide enough for the tables
+        console = Console(width=150)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(args.engines) - {"spark", "duckdb"})
@@ -610,12 +646,14 @@ def main() -> None:
         results["sizes"][str(n)] = res
         print_size(res, args.repeats, console)
     results["load_avg_end"] = load_avg()
+    if not args.keep_data:
+        shutil.rmtree(SCRATCH / "tmp", ignore_errors=True)  # the Spark workers' scratch (paths.tmp)
+    # What the workers ran on (the first run of each engine says it).
     for res in results["sizes"].values():
-        for engine_runs in res["runs"].values():
-            for r in engine_runs:
-                for key in ("spark", "java", "lake_engine", "duckdb"):
-                    if key in r:
-                        results["machine"].setdefault(f"run_{key}", r[key])
+        for r in (rs[0] for rs in res["runs"].values()):
+            for key in ("spark", "java", "lake_engine", "duckdb"):
+                if key in r:
+                    results["machine"].setdefault(f"{key}_runtime", r[key])
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"ingest-clean-{results['date']}.json"
     tmp = out.with_suffix(".json.tmp")
