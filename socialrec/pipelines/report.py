@@ -15,10 +15,10 @@ def print_audit(audits: Sequence[StreamAudit], console: Console | None = None) -
     if not audits:
         console.print("  clean: no batch was waiting (all bronze batches are already clean)")
         return
-    table = Table(title="silver.audit (this run)")
-    for col in ("table", "source/batch", "input", "kept", "duplicates", "quarantined"):
-        table.add_column(col, justify="right" if col not in ("table", "source/batch") else "left")
+    table = Table(title="silver.audit: rows of this run (input = kept + duplicates + quarantined)")
+    for col in ("silver table", "source", "batch", "input", "kept", "duplicates", "quarantined"):
+        table.add_column(col, justify="left" if col in ("silver table", "source", "batch") else "right", no_wrap=True)
     for a in audits:
-        table.add_row(a.table, f"{a.source}/{a.batch_id}", f"{a.input_rows:,}", f"{a.kept_rows:,}",
+        table.add_row(a.table.removeprefix("silver."), a.source, a.batch_id, f"{a.input_rows:,}", f"{a.kept_rows:,}",
                       f"{a.duplicate_rows:,}", f"{a.quarantined_rows:,}")
     console.print(table)
