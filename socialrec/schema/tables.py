@@ -15,6 +15,8 @@ from pyspark.sql.types import (
     BooleanType,
     DataType,
     DoubleType,
+    FloatType,
+    IntegerType,
     LongType,
     StringType,
     StructField,
@@ -339,3 +341,129 @@ SILVER_BY_STREAM: dict[str, TableSpec] = {
     "social_edges": SILVER_SOCIAL_EDGES,
     "reviews": SILVER_REVIEWS,
 }
+
+
+# --------------------------------------------------------------------------------------------- gold
+# Features, embeddings and the social graph (DESIGN §4). Columns holding pseudonyms are listed in ``pii`` so
+# ``forget_user`` covers them; lists of pseudonyms are stored as comma-joined text ("record" form).
+
+GOLD_ITEM_TEXT = register(
+    TableSpec(
+        name="item_text",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.ITEM_ID, _s(), False),
+                _f(C.SOURCE, _s(), False),
+                _f("text", _s(), False),
+                _f("text_hash", _s(), False),
+            ]
+        ),
+        keys=(C.ITEM_ID,),
+        description="The text embedded for each item (title, description, category, brand, tags) and its hash.",
+    )
+)
+
+GOLD_TEXT_EMBEDDINGS = register(
+    TableSpec(
+        name="text_embeddings",
+        layer="gold",
+        schema=StructType(
+            [
+                _f("model", _s(), False),
+                _f("text_hash", _s(), False),
+                _f("embedding", ArrayType(FloatType(), False), False),
+                _f("dim", IntegerType(), False),
+                _f("created_at", TimestampType(), False),
+            ]
+        ),
+        keys=("model", "text_hash"),
+        description="Sentence-model embeddings cached by (model, text hash): reruns embed only new texts.",
+    )
+)
+
+GOLD_SOCIAL_GRAPH = register(
+    TableSpec(
+        name="social_graph",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.SRC_USER_ID, _s(), False),
+                _f(C.DST_USER_ID, _s(), False),
+                _f("strength", DoubleType(), False),
+                _f("relations", ArrayType(_s(), False), False),
+                _f(C.SOURCE, _s(), False),
+            ]
+        ),
+        keys=(C.SRC_USER_ID, C.DST_USER_ID),
+        pii={C.SRC_USER_ID: "pseudonym", C.DST_USER_ID: "pseudonym"},
+        description="One directed edge per ordered user pair (undirected relations in both directions) with a tie "
+        "strength from relation weights and interaction overlap.",
+    )
+)
+
+GOLD_NEIGHBOURHOODS = register(
+    TableSpec(
+        name="neighbourhoods",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.USER_ID, _s(), False),
+                _f("hop", IntegerType(), False),
+                _f("neighbour_id", _s(), False),
+                _f("strength", DoubleType(), False),
+                _f("rank", IntegerType(), False),
+                _f(C.SOURCE, _s(), False),
+            ]
+        ),
+        keys=(C.USER_ID, "hop", "neighbour_id"),
+        pii={C.USER_ID: "pseudonym", "neighbour_id": "pseudonym"},
+        description="Sampled social neighbourhoods: up to K at 1 hop, K2 at 2 hops, by tie strength, seeded.",
+    )
+)
+
+GOLD_SOCIAL_PROOF = register(
+    TableSpec(
+        name="social_proof",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.USER_ID, _s(), False),
+                _f(C.ITEM_ID, _s(), False),
+                _f("n_bought", LongType(), False),
+                _f("n_liked", LongType(), False),
+                _f("n_rated", LongType(), False),
+                _f("n_reviewed", LongType(), False),
+                _f("n_neighbours", LongType(), False),
+                _f("top_neighbours", _s(), False),
+                _f("cutoff_ts", TimestampType(), False),
+                _f(C.SOURCE, _s(), False),
+            ]
+        ),
+        keys=(C.USER_ID, C.ITEM_ID, "cutoff_ts"),
+        pii={C.USER_ID: "pseudonym", "top_neighbours": "record"},
+        description="Per (user, item): how many 1-hop neighbours bought/liked/rated/reviewed it before the cutoff, "
+        "and the strongest of them (comma-joined pseudonyms).",
+    )
+)
+
+GOLD_USER_GRAPH_FEATURES = register(
+    TableSpec(
+        name="user_graph_features",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.USER_ID, _s(), False),
+                _f("in_degree", LongType(), False),
+                _f("out_degree", LongType(), False),
+                _f("component_id", _s(), False),
+                _f("component_size", LongType(), False),
+                _f("pagerank", DoubleType(), False),
+                _f(C.SOURCE, _s(), False),
+            ]
+        ),
+        keys=(C.USER_ID,),
+        pii={C.USER_ID: "pseudonym", "component_id": "pseudonym"},
+        description="Per-user graph statistics: degrees, connected component (smallest member id), PageRank.",
+    )
+)
