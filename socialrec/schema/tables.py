@@ -463,7 +463,9 @@ GOLD_USER_GRAPH_FEATURES = register(
             ]
         ),
         keys=(C.USER_ID,),
-        pii={C.USER_ID: "pseudonym", "component_id": "pseudonym"},
-        description="Per-user graph statistics: degrees, connected component (smallest member id), PageRank.",
+        pii={C.USER_ID: "pseudonym"},
+        # component_id is a hash of the component's smallest member id, never a member's pseudonym itself:
+        # forgetting one user must not delete the rows of everyone in their component.
+        description="Per-user graph statistics: degrees, connected component (id + size), PageRank.",
     )
 )
