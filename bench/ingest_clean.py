@@ -87,6 +87,7 @@ class TreeRss:
         self.self_peak = self.self_start
         self.children_peak = 0
         self.growth_plus_children_peak = 0  # max over samples of (self - self_start) + children
+        self.at_peak: dict[str, int] = {}  # process -> RSS MiB at the sample of that peak
         self.samples = 0
         self.other_cpu_pct: float | None = None
         self.own_cpu_s = 0.0
@@ -95,13 +96,17 @@ class TreeRss:
 
     def _sample(self) -> None:
         own = self.proc.memory_info().rss
-        children = 0
+        rss: dict[str, int] = {}
         for child in self.proc.children(recursive=True):
             with contextlib.suppress(psutil.Error):  # exited between listing and reading
-                children += child.memory_info().rss
+                rss[f"{child.name()}:{child.pid}"] = child.memory_info().rss
+        children = sum(rss.values())
         self.self_peak = max(self.self_peak, own)
         self.children_peak = max(self.children_peak, children)
-        self.growth_plus_children_peak = max(self.growth_plus_children_peak, max(0, own - self.self_start) + children)
+        total = max(0, own - self.self_start) + children
+        if total > self.growth_plus_children_peak:
+            self.growth_plus_children_peak = total
+            self.at_peak = {"self (growth)": mib(max(0, own - self.self_start)), **{k: mib(v) for k, v in rss.items()}}
         self.samples += 1
 
     def _run(self) -> None:
@@ -238,6 +243,7 @@ def worker_spark(args: dict[str, Any]) -> dict[str, Any]:
         "peak_mem_mib": mib(mem.growth_plus_children_peak),
         "peak_driver_growth_mib": mib(mem.self_peak - mem.self_start),
         "peak_jvm_tree_mib": mib(mem.children_peak),
+        "rss_at_peak_mib": mem.at_peak,
         "rss_samples": mem.samples,
         "cpu_s": mem.own_cpu_s,
         "other_cpu_pct": mem.other_cpu_pct,
@@ -536,7 +542,8 @@ def bench_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]
     out: dict[str, Any] = {
         "events": n,
         "synthetic": synth.model_dump(mode="json"),
-        "feed": {k: gen[k] for k in ("input_lines", "input_lines_total", "feed_mib", "rows", "generated", "seconds")},
+        "feed": {k: gen[k] for k in ("input_lines", "input_lines_total", "feed_mib", "rows", "generated", "seconds",
+                                     "peak_rss_mib")},
         "runs": runs,
         "medians": {e: medians(rs) for e, rs in runs.items()},
     }

@@ -172,6 +172,14 @@ class GraphConfig(StrictModel):
     pagerank_damping: float = Field(0.85, gt=0, lt=1)
 
 
+class FeaturesConfig(StrictModel):
+    """Behaviour and item features (windows are fixed in the table contract: 7d, 30d, all)."""
+
+    half_life_days: float = Field(14.0, gt=0, description="Half-life of the time-decayed item popularity.")
+    sequence_length: int = Field(50, ge=1, description="Interactions kept per user sequence (the latest N).")
+    cutoff: str | None = Field(None, description="As-of time (ISO); default: just after the latest event.")
+
+
 class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     to_file: bool = True
@@ -188,6 +196,7 @@ class AppConfig(StrictModel):
     clean: CleanConfig = Field(default_factory=CleanConfig)
     embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).

@@ -469,3 +469,85 @@ GOLD_USER_GRAPH_FEATURES = register(
         description="Per-user graph statistics: degrees, connected component (id + size), PageRank.",
     )
 )
+
+
+# Behaviour features, as of a cutoff: nothing at or after ``cutoff_ts`` contributes.
+FEATURE_WINDOWS_DAYS: tuple[int, ...] = (7, 30)
+
+
+def user_count_columns() -> list[str]:
+    """``n_<event type>_<window>`` for every event type and window (days, then ``all``)."""
+    windows = [f"{d}d" for d in FEATURE_WINDOWS_DAYS] + ["all"]
+    return [f"n_{t}_{w}" for t in C.EVENT_TYPES for w in windows]
+
+
+GOLD_USER_FEATURES = register(
+    TableSpec(
+        name="user_features",
+        layer="gold",
+        schema=StructType(
+            [_f(C.USER_ID, _s(), False), _f("cutoff_ts", TimestampType(), False), _f(C.SOURCE, _s(), False)]
+            + [_f(c, LongType(), False) for c in user_count_columns()]
+            + [
+                _f("first_ts", TimestampType()),
+                _f("last_ts", TimestampType()),
+                _f("recency_days", DoubleType()),
+                _f("active_days", LongType(), False),
+                _f("top_category", _s()),
+                _f("category_affinity", _s()),  # JSON {category: share of interactions}, top 5
+                _f("price_mean_viewed", DoubleType()),
+                _f("price_mean_purchased", DoubleType()),
+            ]
+        ),
+        keys=(C.USER_ID, "cutoff_ts"),
+        pii={C.USER_ID: "pseudonym"},
+        description="Per-user behaviour features as of cutoff_ts: counts by event type and window, recency, "
+        "active days, category and price affinity.",
+    )
+)
+
+GOLD_ITEM_FEATURES = register(
+    TableSpec(
+        name="item_features",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.ITEM_ID, _s(), False),
+                _f("cutoff_ts", TimestampType(), False),
+                _f(C.SOURCE, _s(), False),
+                _f("popularity_decayed", DoubleType(), False),
+                _f("n_events", LongType(), False),
+                _f("n_users", LongType(), False),
+                _f("n_viewers", LongType(), False),
+                _f("n_purchasers", LongType(), False),
+                _f("conversion_view_purchase", DoubleType()),
+                _f("rating_mean", DoubleType()),
+                _f("rating_count", LongType(), False),
+                _f("review_count", LongType(), False),
+            ]
+        ),
+        keys=(C.ITEM_ID, "cutoff_ts"),
+        description="Per-item features as of cutoff_ts: time-decayed popularity, view->purchase conversion, "
+        "rating stats, review count.",
+    )
+)
+
+GOLD_USER_SEQUENCES = register(
+    TableSpec(
+        name="user_sequences",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.USER_ID, _s(), False),
+                _f("cutoff_ts", TimestampType(), False),
+                _f(C.SOURCE, _s(), False),
+                _f("item_ids", ArrayType(_s(), False), False),
+                _f("event_types", ArrayType(_s(), False), False),
+                _f("event_ts", ArrayType(TimestampType(), False), False),
+            ]
+        ),
+        keys=(C.USER_ID, "cutoff_ts"),
+        pii={C.USER_ID: "pseudonym"},
+        description="Each user's last N interactions before cutoff_ts, oldest first.",
+    )
+)

@@ -1,0 +1,1 @@
+"""Features (silver -> gold): behaviour, items, sequences, text embeddings."""
