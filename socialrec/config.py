@@ -180,6 +180,19 @@ class FeaturesConfig(StrictModel):
     cutoff: str | None = Field(None, description="As-of time (ISO); default: just after the latest event.")
 
 
+class ExamplesConfig(StrictModel):
+    """Training inputs for the global temporal split (DESIGN §7): train < t1 <= validation < t2 <= test."""
+
+    target_event_types: list[str] = Field(
+        default_factory=lambda: ["purchase", "rating", "like", "favourite", "play", "cart"],
+        description="Interactions that count as positives (the targets the model learns to predict).",
+    )
+    validation_quantile: float = Field(0.8, gt=0, lt=1, description="t1 = this quantile of positive timestamps.")
+    test_quantile: float = Field(0.9, gt=0, lt=1, description="t2 = this quantile of positive timestamps.")
+    sequence_length: int = Field(20, ge=1, description="Previous items per example.")
+    neighbours: int = Field(10, ge=0, description="Sampled 1-hop neighbours per example (from gold.neighbourhoods).")
+
+
 class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     to_file: bool = True
@@ -197,6 +210,7 @@ class AppConfig(StrictModel):
     embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).

@@ -551,3 +551,59 @@ GOLD_USER_SEQUENCES = register(
         description="Each user's last N interactions before cutoff_ts, oldest first.",
     )
 )
+
+
+# Training inputs (DESIGN §5, §7)
+
+GOLD_USER_INDEX = register(
+    TableSpec(
+        name="user_index",
+        layer="gold",
+        schema=StructType(
+            [_f(C.USER_ID, _s(), False), _f("user_idx", IntegerType(), False), _f(C.SOURCE, _s(), False)]
+        ),
+        keys=(C.USER_ID,),
+        pii={C.USER_ID: "pseudonym"},
+        description="Contiguous model index per user; existing users keep theirs across reruns, new users are "
+        "appended (a forgotten user's index is never reused).",
+    )
+)
+
+GOLD_ITEM_INDEX = register(
+    TableSpec(
+        name="item_index",
+        layer="gold",
+        schema=StructType(
+            [_f(C.ITEM_ID, _s(), False), _f("item_idx", IntegerType(), False), _f(C.SOURCE, _s(), False)]
+        ),
+        keys=(C.ITEM_ID,),
+        description="Contiguous model index per item; stable across reruns, new items appended.",
+    )
+)
+
+GOLD_EXAMPLES = register(
+    TableSpec(
+        name="examples",
+        layer="gold",
+        schema=StructType(
+            [
+                _f("split", _s(), False),
+                _f(C.USER_ID, _s(), False),
+                _f("user_idx", IntegerType(), False),
+                _f(C.ITEM_ID, _s(), False),
+                _f("item_idx", IntegerType(), False),
+                _f(C.EVENT_ID, _s(), False),
+                _f(C.EVENT_TYPE, _s(), False),
+                _f(C.TS, TimestampType(), False),
+                _f("seq_item_idx", ArrayType(IntegerType(), False), False),
+                _f("neighbour_idx", ArrayType(IntegerType(), False), False),
+                _f(C.SOURCE, _s(), False),
+            ]
+        ),
+        keys=(C.EVENT_ID,),
+        partition_by=("split",),
+        pii={C.USER_ID: "pseudonym"},
+        description="Training/validation/test examples of the global temporal split: a positive (user, item) "
+        "interaction, the user's previous items (oldest first) and sampled 1-hop neighbours.",
+    )
+)
