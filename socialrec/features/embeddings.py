@@ -61,6 +61,8 @@ def load_model(model_name: str) -> Any:
     # Never reach for the hub, also on executors whose environment the job did not set up.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # No "Loading weights" progress bars in every executor's stderr.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     module_name = model_name.replace("-", "_")
     try:
         module = importlib.import_module(module_name)

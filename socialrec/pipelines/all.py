@@ -9,14 +9,14 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from socialrec.config import AppConfig
-from socialrec.pipelines import clean, ingest, lake_init
+from socialrec.pipelines import clean, embeddings, examples, features, graph, ingest, lake_init
 from socialrec.pipelines.report import print_audit
 
 logger = logging.getLogger(__name__)
 
 Stage = tuple[str, Callable[[SparkSession, AppConfig], Any]]
 
-# Stages in order. Later issues append theirs here (ingest, clean, features, graph, train, recommend, evaluate).
+# Stages in order. Later issues append theirs here (train, recommend, evaluate).
 def _clean_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
     audits = clean.run(spark, cfg)
     print_audit(audits)
@@ -27,6 +27,10 @@ STAGES: list[Stage] = [
     ("init_lake", lake_init.run),
     ("ingest", ingest.run),
     ("clean", _clean_and_report),
+    ("embeddings", embeddings.run),
+    ("graph", graph.run),
+    ("features", features.run),
+    ("examples", examples.run),
 ]
 
 

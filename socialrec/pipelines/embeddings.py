@@ -9,7 +9,8 @@ Order and reruns: the embeddings are written before the item texts, so every tex
 already has its embedding; a run killed in between leaves texts not yet in the cache, which the rerun embeds.
 A rerun with unchanged items embeds nothing (and does not even load the model); an item whose title changed
 gets a new hash, so exactly its text is embedded. Embeddings of texts no item uses any more stay in the cache
-(it is a cache: harmless, and reused if the text comes back).
+(it is a cache: harmless, and reused if the text comes back). Silver never deletes items, so neither does
+``gold.item_text``; an item whose fields all became blank keeps its last text.
 """
 from __future__ import annotations
 

