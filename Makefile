@@ -37,9 +37,11 @@ test-fast: ## tests without the slow marker
 test-gpu: ## GPU tests only (need CUDA)
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
 
-bench: ## benchmarks (medians of several runs): lake write paths; ingest+clean, Spark vs DuckDB (see bench/README.md)
+bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph
 	$(PY) -m bench.lake
 	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
+	$(PY) -m bench.embeddings --texts 10000 --repeats 3
+	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
 
 lint: ## ruff + mypy on the library
 	$(VENV)/bin/ruff check socialrec jobs tests bench
