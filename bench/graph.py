@@ -10,7 +10,9 @@ written to Parquet first (not timed). Then, per repeat:
 
 * **sampling**: :func:`socialrec.graph.sample_social_neighbourhoods` (k1 = k2 = 20, hub_cap = 200, the
   defaults) written to Parquet;
-* **social proof**: :func:`socialrec.graph.social_proof` over the hop-1 rows just written, written to Parquet.
+* **social proof**: :func:`socialrec.graph.social_proof` over the hop-1 rows just written, run to the end
+  into Spark's ``noop`` sink: its output is ~15 rows per edge (every item any sampled neighbour touched),
+  ~150M rows and tens of GB at 10M edges, so writing it would mostly measure the disk.
 
 Figures: median seconds of the repeats, and the peak RSS of the whole process tree (this driver + the JVM
 + Python workers) sampled every 50 ms during the step, plus the JVM's own peak. The 10M/1M ratios say how
@@ -104,11 +106,12 @@ def _power_law_index(seed: int, salt: str, row: Column, n: int, exponent: float)
     return F.least(F.floor(F.lit(float(n)) * F.pow(x, exponent)).cast("long"), F.lit(n - 1))
 
 
-def _permuted_id(index: Column, n: int, multiplier: int, offset: int, prefix: str) -> Column:
-    """A 64-hex id for ``(index * multiplier + offset) mod n`` (a bijection when gcd(multiplier, n) = 1)."""
+def _permuted_id(index: Column, n: int, multiplier: int, offset: int, prefix: str, pseudonym: bool = True) -> Column:
+    """The id of ``(index * multiplier + offset) mod n`` (a bijection when gcd(multiplier, n) = 1): a 64-hex
+    string like a user pseudonym, or ``<prefix><n>`` like an item id (items are not pseudonymised)."""
     a = _coprime_multiplier(n, multiplier)
-    perm = F.pmod(index * F.lit(a) + F.lit(offset), F.lit(n))
-    return F.sha2(F.concat(F.lit(prefix), perm.cast("string")), 256)
+    perm = F.concat(F.lit(prefix), F.pmod(index * F.lit(a) + F.lit(offset), F.lit(n)).cast("string"))
+    return F.sha2(perm, 256) if pseudonym else perm
 
 
 def synthetic_graph(spark: SparkSession, edges: int, seed: int = SEED) -> DataFrame:
@@ -138,7 +141,7 @@ def synthetic_events(spark: SparkSession, n: int, users: int, seed: int = SEED) 
     return spark.range(n).select(
         F.concat(F.lit("e"), row.cast("string")).alias("event_id"),
         _permuted_id(_power_law_index(seed, "eu", row, users, 1.5), users, 1_000_003, 17, "u").alias("user_id"),
-        _permuted_id(_power_law_index(seed, "ei", row, items, 2.0), items, 3_000_017, 5, "i").alias("item_id"),
+        _permuted_id(_power_law_index(seed, "ei", row, items, 2.0), items, 3_000_017, 5, "bench:i", False).alias("item_id"),
         F.when(kind < 0.8, "purchase").when(kind < 0.9, "like").otherwise("rating").alias("event_type"),
         F.when(kind >= 0.9, F.lit(4.0)).alias("value"),
         F.timestamp_seconds(F.lit(start) + (hash_uniform(seed, F.lit("ts"), row) * 31_536_000).cast("long")).alias("ts"),
@@ -155,7 +158,7 @@ def synthetic_reviews(spark: SparkSession, n: int, users: int, seed: int = SEED)
     return spark.range(n).select(
         F.concat(F.lit("r"), row.cast("string")).alias("review_id"),
         _permuted_id(_power_law_index(seed, "ru", row, users, 1.5), users, 1_000_003, 17, "u").alias("user_id"),
-        _permuted_id(_power_law_index(seed, "ri", row, items, 2.0), items, 3_000_017, 5, "i").alias("item_id"),
+        _permuted_id(_power_law_index(seed, "ri", row, items, 2.0), items, 3_000_017, 5, "bench:i", False).alias("item_id"),
         F.lit(4.0).alias("rating"), F.lit("ok").alias("text"), F.lit(0.0).alias("helpfulness"),
         F.timestamp_seconds(F.lit(start) + (hash_uniform(seed, F.lit("rts"), row) * 31_536_000).cast("long")).alias("ts"),
         F.lit("bench").alias("source"),
@@ -206,7 +209,7 @@ def bench_size(spark: SparkSession, edges: int, repeats: int, root: Path) -> dic
         def proof(out: Path = out) -> None:
             spark.sparkContext.setJobDescription(f"bench.graph: social proof {edges:,}")
             hop1 = spark.read.parquet(str(out / "hoods")).where("hop = 1")
-            social_proof(hop1, events, reviews, CUTOFF, TOP_N).write.mode("overwrite").parquet(str(out / "proof"))
+            social_proof(hop1, events, reviews, CUTOFF, TOP_N).write.format("noop").mode("overwrite").save()
 
         runs["sampling"].append(timed(sample))
         runs["social_proof"].append(timed(proof))
@@ -214,7 +217,8 @@ def bench_size(spark: SparkSession, edges: int, repeats: int, root: Path) -> dic
             hoods = spark.read.parquet(str(out / "hoods"))
             by_hop = {row["hop"]: row["count"] for row in hoods.groupBy("hop").count().collect()}
             info["hop1_rows"], info["hop2_rows"] = by_hop.get(1, 0), by_hop.get(2, 0)
-            info["proof_rows"] = spark.read.parquet(str(out / "proof")).count()
+            hop1 = spark.read.parquet(str(out / "hoods")).where("hop = 1")
+            info["proof_rows"] = social_proof(hop1, events, reviews, CUTOFF, TOP_N).count()
         logger.warning("%d edges, repeat %d: sampling %.1f s, social proof %.1f s", edges, r + 1,
                        runs["sampling"][-1]["s"], runs["social_proof"][-1]["s"])
         shutil.rmtree(out, ignore_errors=True)
@@ -299,7 +303,7 @@ def main() -> None:
                 else res["data"].get("proof_rows", 0)
             table.add_row(f"{int(size):,}", step, f"{m['median_s']:.1f}", " ".join(f"{x:.1f}" for x in m["runs_s"]),
                           str(m["peak_tree_rss_mib"]), str(m["peak_jvm_rss_mib"]), f"{rows:,}")
-    console = Console()
+    console = Console(width=max(120, Console().width))
     console.print(table)
     if "ratio" in results:
         console.print(f"ratios {results['ratio']}")

@@ -159,7 +159,7 @@ def run(spark: SparkSession, cfg: AppConfig, cutoff_ts: datetime | None = None) 
         summary["largest_component"], summary["neighbourhood_rows"], summary["hop1_rows"], summary["hop2_rows"],
         summary["proof_rows"], engine,
     )
-    for b in summary["degree_buckets"]:
-        logger.info("degree %d-%d: %d users by in-degree, %d by out-degree", b["degree_from"], b["degree_to"],
-                    b["in_users"], b["out_users"])
+    logger.info("degree buckets (from-to: users by in-degree/out-degree): %s", "; ".join(
+        f"{b['degree_from']}-{b['degree_to']}: {b['in_users']}/{b['out_users']}" for b in summary["degree_buckets"]
+    ))
     return summary
