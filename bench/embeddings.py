@@ -42,8 +42,9 @@ from typing import Any
 
 import psutil
 
+from bench import save_results
+
 logger = logging.getLogger("bench.embeddings")
-RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 PLAIN_THREADS = 2
 SPARK_PARTITIONS = 2
@@ -275,9 +276,7 @@ def main() -> None:
         "ratio_cold": round(plain_cold / spark_cold, 3),
         "target_ratio": 0.8,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"embeddings-{results['date']}.json"
-    out.write_text(json.dumps(results, indent=2))
+    out = save_results("embeddings", results)
 
     from rich.console import Console
     from rich.table import Table

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -41,6 +40,7 @@ import psutil
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bench import save_results
 from socialrec.config import load_config
 from socialrec.graph import hash_uniform, sample_social_neighbourhoods, social_proof
 from socialrec.logs import configure_logging
@@ -48,7 +48,6 @@ from socialrec.schema.tables import GOLD_SOCIAL_GRAPH, SILVER_EVENTS, SILVER_REV
 from socialrec.spark import build_spark
 
 logger = logging.getLogger("bench.graph")
-RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 20261123
 K1, K2, HUB_CAP, TOP_N = 20, 20, 200, 3
 CUTOFF = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -288,9 +287,7 @@ def main() -> None:
             **{f"{step}_peak_rss": round(lg[step]["peak_tree_rss_mib"] / s[step]["peak_tree_rss_mib"], 2) for step in s},
         }
 
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"graph-{results['date']}.json"
-    out.write_text(json.dumps(results, indent=2))
+    out = save_results("graph", results)
     from rich.console import Console
     from rich.table import Table
 

@@ -41,11 +41,11 @@ from typing import Any
 
 import psutil
 
+from bench import save_results
 from socialrec.config import AppConfig, SyntheticConfig, load_config
 from socialrec.schema.columns import EVENT_TYPES, RELATIONS, STREAMS
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 SCRATCH = REPO / "var" / "bench" / "ingest-clean"
 SQL_FILE = Path(__file__).resolve().parent / "duckdb_clean.sql"
 SOURCE = "synthetic"  # the source name the pipeline gives data.dataset=synthetic
@@ -661,11 +661,7 @@ def main() -> None:
             for key in ("spark", "java", "lake_engine", "duckdb"):
                 if key in r:
                     results["machine"].setdefault(f"{key}_runtime", r[key])
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"ingest-clean-{results['date']}.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(out)
+    out = save_results("ingest-clean", results)
     console.print(f"load average: start {results['load_avg_start']}, end {results['load_avg_end']}")
     console.print(f"written {out.relative_to(REPO)}")
 

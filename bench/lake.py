@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import shutil
 import statistics
@@ -26,6 +25,7 @@ import psutil
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bench import save_results
 from socialrec.config import load_config
 from socialrec.lake import Lake
 from socialrec.lake.delta_rs import DeltaRsEngine
@@ -34,7 +34,6 @@ from socialrec.schema.tables import SILVER_EVENTS
 from socialrec.spark import build_spark
 
 logger = logging.getLogger("bench.lake")
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class PeakRss:
@@ -148,9 +147,7 @@ def main() -> None:
     spark.stop()
     shutil.rmtree(root, ignore_errors=True)
 
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"lake-{results['date']}.json"
-    out.write_text(json.dumps(results, indent=2))
+    out = save_results("lake", results)
     from rich.console import Console
     from rich.table import Table
 

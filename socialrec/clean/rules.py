@@ -97,6 +97,15 @@ def _ts_or_snapshot(b: DataFrame, field: str, ctx: RuleContext) -> Column:
     return ts
 
 
+def _record_id(b: DataFrame, id_field: str, kind: Column, ctx: RuleContext) -> Column:
+    """The silver id of an event or review: the given id, qualified by source; for sources that have
+    none (``derive_ids``), a keyed id of (user, item, ``kind``) when the row brings no id of its own."""
+    given = qualified_id(blank_to_null(b[id_field]), ctx.source)
+    if not ctx.profile.derive_ids:
+        return qualified_id(b[id_field], ctx.source)
+    return F.coalesce(given, derived_id([b[C.USER_ID], b[C.ITEM_ID], kind], ctx.source, ctx.key))
+
+
 def _needs(field: str, ctx: RuleContext, *, id_field: bool = False, ts_field: bool = False) -> bool:
     if id_field and ctx.profile.derive_ids:
         return False
@@ -195,12 +204,7 @@ def type_events(b: DataFrame, ctx: RuleContext) -> DataFrame:
     event_type = F.lower(F.trim(b[C.EVENT_TYPE]))
     value = parse_double(b[C.VALUE])
     is_rating = F.coalesce(event_type == "rating", F.lit(False))
-    event_id = (
-        F.coalesce(qualified_id(blank_to_null(b[C.EVENT_ID]), ctx.source),
-                   derived_id([b[C.USER_ID], b[C.ITEM_ID], event_type], ctx.source, ctx.key))
-        if ctx.profile.derive_ids
-        else qualified_id(b[C.EVENT_ID], ctx.source)
-    )
+    event_id = _record_id(b, C.EVENT_ID, event_type, ctx)
     typed = {
         C.EVENT_ID: event_id,
         C.USER_ID: user_pseudonym(b[C.USER_ID], ctx.source, ctx.key),
@@ -265,12 +269,7 @@ def type_social_edges(b: DataFrame, ctx: RuleContext) -> DataFrame:
 def type_reviews(b: DataFrame, ctx: RuleContext) -> DataFrame:
     rating = parse_double(b[C.RATING])
     helpfulness = parse_count(b[C.HELPFULNESS])
-    review_id = (
-        F.coalesce(qualified_id(blank_to_null(b[C.REVIEW_ID]), ctx.source),
-                   derived_id([b[C.USER_ID], b[C.ITEM_ID], F.lit("review")], ctx.source, ctx.key))
-        if ctx.profile.derive_ids
-        else qualified_id(b[C.REVIEW_ID], ctx.source)
-    )
+    review_id = _record_id(b, C.REVIEW_ID, F.lit("review"), ctx)
     typed = {
         C.REVIEW_ID: review_id,
         C.USER_ID: user_pseudonym(b[C.USER_ID], ctx.source, ctx.key),
