@@ -106,10 +106,12 @@ def _record_id(b: DataFrame, id_field: str, kind: Column, ctx: RuleContext) -> C
     return F.coalesce(given, derived_id([b[C.USER_ID], b[C.ITEM_ID], kind], ctx.source, ctx.key))
 
 
-def _needs(field: str, ctx: RuleContext, *, id_field: bool = False, ts_field: bool = False) -> bool:
-    if id_field and ctx.profile.derive_ids:
-        return False
-    return not (ts_field and ctx.profile.snapshot_ts)
+def _required_fields(id_field: str, fields: list[str], ctx: RuleContext) -> list[str]:
+    """Required fields of an event or review: its id unless the source has none (derived), the given
+    fields, and ``ts`` unless the source has no timestamps (a documented snapshot time is used)."""
+    ids = [] if ctx.profile.derive_ids else [id_field]
+    ts = [] if ctx.profile.snapshot_ts else [C.TS]
+    return [*ids, *fields, *ts]
 
 
 def _rating_rules(b: DataFrame, value: Column, text_col: str, ctx: RuleContext, applies: Column) -> list[Rule]:
@@ -215,11 +217,7 @@ def type_events(b: DataFrame, ctx: RuleContext) -> DataFrame:
         C.SOURCE: F.lit(ctx.source),
         C.BATCH_ID: F.lit(ctx.batch_id),
     }
-    required = [C.USER_ID, C.ITEM_ID, C.EVENT_TYPE]
-    if _needs(C.EVENT_ID, ctx, id_field=True):
-        required.insert(0, C.EVENT_ID)
-    if _needs(C.TS, ctx, ts_field=True):
-        required.append(C.TS)
+    required = _required_fields(C.EVENT_ID, [C.USER_ID, C.ITEM_ID, C.EVENT_TYPE], ctx)
     rules = (
         _required(b, required)
         + _oversized(b, {C.EVENT_ID: ctx.clean.max_id_chars, C.USER_ID: ctx.clean.max_id_chars,
@@ -281,11 +279,7 @@ def type_reviews(b: DataFrame, ctx: RuleContext) -> DataFrame:
         C.SOURCE: F.lit(ctx.source),
         C.BATCH_ID: F.lit(ctx.batch_id),
     }
-    required = [C.USER_ID, C.ITEM_ID]
-    if _needs(C.REVIEW_ID, ctx, id_field=True):
-        required.insert(0, C.REVIEW_ID)
-    if _needs(C.TS, ctx, ts_field=True):
-        required.append(C.TS)
+    required = _required_fields(C.REVIEW_ID, [C.USER_ID, C.ITEM_ID], ctx)
     rules = (
         _required(b, required)
         + _oversized(b, {C.REVIEW_ID: ctx.clean.max_id_chars, C.USER_ID: ctx.clean.max_id_chars,
