@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast test-slow test-gpu bench lint typecheck clean
+.PHONY: help setup run test test-fast test-slow test-gpu bench lint typecheck clean mlflow-ui
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
@@ -37,11 +37,16 @@ test-fast: ## tests without the slow marker
 test-gpu: ## GPU tests only (need CUDA)
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
 
-bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph
+bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph, training
 	$(PY) -m bench.lake
 	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
 	$(PY) -m bench.embeddings --texts 10000 --repeats 3
 	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
+	$(PY) -m bench.training --repeats 3
+
+MLFLOW_PORT ?= 5000
+mlflow-ui: ## the MLflow UI on the local store (var/mlflow), http://127.0.0.1:$(MLFLOW_PORT)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath var/mlflow/mlflow.db) --default-artifact-root $(abspath var/mlflow/artifacts) --port $(MLFLOW_PORT)
 
 lint: ## ruff + mypy on the library
 	$(VENV)/bin/ruff check socialrec jobs tests bench

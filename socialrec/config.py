@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from socialrec.errors import ConfigError
 
@@ -193,6 +193,71 @@ class ExamplesConfig(StrictModel):
     neighbours: int = Field(10, ge=0, description="Sampled 1-hop neighbours per example (from gold.neighbourhoods).")
 
 
+class ModelConfig(StrictModel):
+    """The two-tower model (``socialrec.training.model``); each branch can be switched off for ablations."""
+
+    dim: int = Field(64, ge=4, description="Embedding width of both towers.")
+    use_user_id: bool = Field(True, description="User tower: user id embedding.")
+    use_sequence: bool = Field(True, description="User tower: encoder over the user's recent items.")
+    use_social: bool = Field(True, description="User tower: attention over sampled 1-hop neighbours.")
+    use_item_id: bool = Field(True, description="Item tower: item id embedding.")
+    use_text: bool = Field(True, description="Item tower: projected frozen text embedding.")
+    use_category: bool = Field(True, description="Item tower: category and brand embeddings.")
+    seq_encoder: Literal["transformer", "mean"] = "transformer"
+    seq_heads: int = Field(2, ge=1)
+    seq_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    temperature: float = Field(0.07, gt=0, description="Softmax temperature over cosine scores.")
+    logq_correction: bool = Field(True, description="Correct in-batch negatives for item frequency (Yi et al. 2019).")
+
+
+class TrainConfig(StrictModel):
+    """Distributed training with TorchDistributor fed by petastorm (DESIGN §5)."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    epochs: int = Field(20, ge=1, description="At most this many epochs (early stopping may end sooner).")
+    batch_size: int = Field(256, ge=2, description="Examples per step per process (in-batch negatives).")
+    lr: float = Field(0.003, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    grad_clip: float = Field(5.0, gt=0)
+    extra_negatives: int = Field(0, ge=0, description="Uniformly sampled negatives per step on top of in-batch ones.")
+    patience: int = Field(3, ge=1, description="Stop after this many epochs without a better validation score.")
+    ks: list[int] = Field(default_factory=lambda: [10, 20], description="Cut-offs of the validation metrics.")
+    monitor: str = Field("ndcg@10", description="Validation metric for early stopping and the best checkpoint.")
+    seed: int = 42
+    num_processes: int = Field(2, ge=1, description="Training processes (TorchDistributor num_processes).")
+    local_mode: bool = Field(True, description="True: processes on the driver; False: barrier tasks on executors.")
+    use_gpu: bool = Field(False, description="One GPU per process, nccl, bf16 autocast.")
+    bf16: bool = Field(True, description="bf16 autocast when use_gpu.")
+    torch_threads: int = Field(1, ge=1, description="torch threads per training process.")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, description="Default: training examples / (batch_size * num_processes), the same on every rank."
+    )
+    eval_batch_size: int = Field(512, ge=1, description="Users scored at once in full-ranking validation.")
+    shuffle_capacity: int = Field(4096, ge=0, description="petastorm shuffling queue (rows).")
+    cache_dir: str | None = Field(None, description="petastorm cache; default <tmp>/petastorm. Cleaned after the run.")
+    runs_dir: str | None = Field(None, description="Checkpoints and run state; default <root>/training.")
+    retrain: bool = Field(False, description="Train again even if the same inputs and config were trained already.")
+
+    @model_validator(mode="after")
+    def _monitor_is_a_metric(self) -> TrainConfig:
+        name, _, k = self.monitor.partition("@")
+        if name not in ("recall", "ndcg") or not k.isdigit() or int(k) not in self.ks:
+            raise ValueError(f"monitor must be recall@K or ndcg@K with K in ks {self.ks}, not {self.monitor!r}")
+        return self
+
+
+class TrackingConfig(StrictModel):
+    """MLflow. Credentials never come from here: MLflow reads them from its environment variables."""
+
+    tracking_uri: str | None = Field(
+        None, description="Default: $MLFLOW_TRACKING_URI, else sqlite:///<paths.mlflow>/mlflow.db."
+    )
+    experiment: str = "socialrec"
+    registered_model: str = Field("socialrec-two-tower", description="Each training registers a new version.")
+    alias: str = Field("newest", description="Alias moved to the newest registered version.")
+
+
 class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     to_file: bool = True
@@ -211,6 +276,8 @@ class AppConfig(StrictModel):
     graph: GraphConfig = Field(default_factory=GraphConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
+from rich.console import Console
 
 from socialrec.config import AppConfig
-from socialrec.pipelines import clean, embeddings, examples, features, graph, ingest, lake_init
+from socialrec.pipelines import clean, embeddings, examples, features, graph, ingest, lake_init, train
 from socialrec.pipelines.report import print_audit
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,12 @@ def _clean_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
     return audits
 
 
+def _train_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
+    summary = train.run(spark, cfg)
+    train.print_summary(summary, Console())
+    return summary
+
+
 STAGES: list[Stage] = [
     ("init_lake", lake_init.run),
     ("ingest", ingest.run),
@@ -31,6 +38,7 @@ STAGES: list[Stage] = [
     ("graph", graph.run),
     ("features", features.run),
     ("examples", examples.run),
+    ("train", _train_and_report),
 ]
 
 

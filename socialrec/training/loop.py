@@ -1,0 +1,333 @@
+"""The per-rank training function that ``TorchDistributor`` ships to each process (torch only, no Spark).
+
+:func:`train_fn` takes one plain, picklable ``job`` dict (built by :mod:`socialrec.training.data` on the
+driver) and imports everything it needs inside, so it runs the same in a ``local_mode`` subprocess, on an
+executor, or in-process for debugging. What each rank does:
+
+1. joins the process group (gloo on CPU, nccl on GPU) when ``WORLD_SIZE > 1`` and wraps the model in DDP;
+2. reads **its own shard** of the petastorm cache (``cur_shard = rank``) as an endless stream and takes exactly
+   ``steps_per_epoch`` batches per epoch, the same on every rank, so uneven shards can never hang DDP;
+3. after each epoch, computes full-ranking Recall@K / NDCG@K on its share of the validation users and sums
+   them over ranks (every rank gets the same figures, so early stopping needs no extra broadcast);
+4. rank 0 writes a checkpoint per epoch (atomically: temp file + rename), the best model so far, and logs the
+   epoch's metrics to MLflow; a rerun resumes from the newest checkpoint;
+5. at the end, every rank loads the best model and evaluates the test users the same way; rank 0 writes
+   ``done.json`` (which makes a rerun return at once) and returns the history.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def latest_checkpoint(checkpoint_dir: str | Path) -> Path | None:
+    """The newest ``epoch-NNN.pt`` (names sort by epoch), or None."""
+    found = sorted(Path(checkpoint_dir).glob("epoch-*.pt"))
+    return found[-1] if found else None
+
+
+def build_model(job: dict[str, Any]) -> Any:
+    """The model with the catalogue buffers from ``job['catalogue_path']`` (an ``.npz``)."""
+    import numpy as np
+    import torch
+
+    from socialrec.training.model import ModelSpec, SocialTwoTower
+
+    cat = np.load(job["catalogue_path"])
+    return SocialTwoTower(
+        ModelSpec(**job["spec"]),
+        item_text=torch.from_numpy(cat["item_text"]),
+        item_category=torch.from_numpy(cat["item_category"]),
+        item_brand=torch.from_numpy(cat["item_brand"]),
+        item_log_q=torch.from_numpy(cat["item_log_q"]),
+    )
+
+
+def _eval_batches(files: list[str], batch_size: int) -> Any:
+    """Yield ``(user_idx, seq, neighbours, truth_csr, exclude_csr)`` numpy batches from query Parquet files."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    def csr(col: Any) -> tuple[Any, Any]:
+        lengths = col.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = col.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+        return values, np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+
+    for f in files:
+        table = pq.read_table(f)
+        for start in range(0, table.num_rows, batch_size):
+            part = table.slice(start, batch_size)
+            n = part.num_rows
+            fixed = {}
+            for name in ("seq", "neighbours"):
+                col = part.column(name).combine_chunks()
+                fixed[name] = col.flatten().to_numpy(zero_copy_only=False).astype(np.int64).reshape(n, -1)
+            yield (
+                part.column("user_idx").to_numpy().astype(np.int64),
+                fixed["seq"],
+                fixed["neighbours"],
+                csr(part.column("truth").combine_chunks()),
+                csr(part.column("exclude").combine_chunks()),
+            )
+
+
+def evaluate(
+    model: Any, query_dir: str, ks: list[int], rank: int, world: int, device: Any, batch_size: int, popularity: Any = None
+) -> dict[str, float]:
+    """Full-ranking metrics over this rank's share of the query files, summed over every rank.
+
+    With ``popularity`` (``[n_items]``) the ranking is most-popular instead of the model (the baseline, through
+    exactly the same code path).
+    """
+    import torch
+    import torch.distributed as dist
+
+    from socialrec.training.ranking import full_ranking_sums, means, merge_sums
+
+    files = sorted(glob.glob(os.path.join(query_dir, "*.parquet")))[rank::world]
+    totals: dict[str, float] = {"users": 0.0, **{f"{m}@{k}": 0.0 for m in ("recall", "ndcg") for k in ks}}
+    model.eval()
+    with torch.no_grad():
+        items = model.all_item_vectors() if popularity is None else None
+        for user_idx, seq, nbrs, truth, exclude in _eval_batches(files, batch_size):
+            if popularity is None:
+                u = model.user_vectors(*(torch.from_numpy(a).to(device) for a in (user_idx, seq, nbrs)))
+                scores = model.score_items(u, items)
+            else:
+                scores = popularity[None, :].expand(len(user_idx), -1)
+            merge_sums(totals, full_ranking_sums(scores, _csr_to(truth, device), _csr_to(exclude, device), ks))
+    keys = sorted(totals)
+    if world > 1 and dist.is_initialized():
+        t = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        totals = dict(zip(keys, t.tolist(), strict=True))
+    return means(totals)
+
+
+def _csr_to(pair: tuple[Any, Any], device: Any) -> tuple[Any, Any]:
+    import torch
+
+    return torch.from_numpy(pair[0]).to(device), torch.from_numpy(pair[1]).to(device)
+
+
+def _mlflow_logger(job: dict[str, Any]) -> Any:
+    """``log(metrics, step)`` to the driver's MLflow run, or a no-op without one."""
+    info = job.get("mlflow")
+    if not info:
+        return lambda metrics, step: None
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=info["tracking_uri"])
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(metric_key(k), float(v), now, step) for k, v in metrics.items() if math.isfinite(v)]
+        client.log_batch(info["run_id"], metrics=batch)
+
+    return log
+
+
+def metric_key(name: str) -> str:
+    """MLflow metric names allow no '@': ``val_ndcg@10`` -> ``val_ndcg_at_10``."""
+    return name.replace("@", "_at_")
+
+
+def train_fn(job: dict[str, Any]) -> dict[str, Any]:
+    """Train on this rank; rank 0 returns the history (see the module docstring)."""
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    ckpt_dir = Path(job["checkpoint_dir"])
+    done_file = ckpt_dir / "done.json"
+    if done_file.is_file():  # a rerun after a finished training: nothing to do
+        return dict(json.loads(done_file.read_text()), resumed_from=None, already_done=True)
+
+    torch.set_num_threads(int(job.get("torch_threads", 1)))
+    use_gpu = bool(job.get("use_gpu")) and torch.cuda.is_available()
+    if job.get("use_gpu") and not use_gpu:
+        raise RuntimeError("train.use_gpu=true but CUDA is not available in the training process")
+    device = torch.device(f"cuda:{local_rank}" if use_gpu else "cpu")
+    if use_gpu:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_gpu else "gloo")
+    seed = int(job["seed"])
+    random.seed(seed + rank)
+    np.random.seed(seed + rank)
+    torch.manual_seed(seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+
+    model = build_model(job).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=job["lr"], weight_decay=job["weight_decay"])
+    history: list[dict[str, float]] = []
+    best = {"epoch": -1, "score": -math.inf}
+    bad_epochs, start_epoch, resumed_from = 0, 0, None
+    last = latest_checkpoint(ckpt_dir)
+    if last is not None:
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
+        start_epoch, resumed_from = state["epoch"] + 1, str(last)
+        torch.set_rng_state(state["rng"])
+        logger.info("rank %d resumes after epoch %d from %s", rank, state["epoch"], last)
+    ddp = DistributedDataParallel(model, device_ids=[local_rank] if use_gpu else None) if world > 1 else model
+
+    ks: list[int] = list(job["ks"])
+    monitor = job["monitor"]
+    log_metrics = _mlflow_logger(job) if rank == 0 else (lambda metrics, step: None)
+    popularity = torch.from_numpy(np.load(job["catalogue_path"])["item_popularity"]).to(device)
+    baseline: dict[str, float] = {}
+    if start_epoch == 0:
+        baseline = {f"val_mostpop_{k}": v for k, v in evaluate(model, job["valid_dir"], ks, rank, world, device, job["eval_batch_size"], popularity).items() if k != "users"}
+        log_metrics(baseline, 0)
+        if rank == 0:
+            _atomic_json(baseline, ckpt_dir / "baseline.json")
+
+    n_items = model.spec.n_items
+    gen = torch.Generator(device="cpu").manual_seed(seed * 1000 + rank)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and job.get("bf16") else _null_context()
+    stopped_early = False
+    converter = job["converter"]
+    reader_kwargs = {"cur_shard": rank, "shard_count": world, "seed": seed + rank} if world > 1 else {"seed": seed}
+    epoch = start_epoch
+    with converter.make_torch_dataloader(
+        batch_size=job["batch_size"],
+        num_epochs=None,  # an endless stream: each epoch takes exactly steps_per_epoch batches on every rank
+        workers_count=1,
+        shuffling_queue_capacity=job.get("shuffle_capacity", 0),
+        **reader_kwargs,
+    ) as loader:
+        batches = iter(loader)
+        for epoch in range(start_epoch, job["epochs"]):
+            if bad_epochs >= job["patience"]:
+                stopped_early = True
+                break
+            model.train()
+            t0, loss_sum = time.perf_counter(), 0.0
+            for _ in range(job["steps_per_epoch"]):
+                batch = next(batches)
+                user_idx, item_idx = batch["user_idx"].long().to(device), batch["item_idx"].long().to(device)
+                seq, nbrs = batch["seq"].long().to(device), batch["neighbours"].long().to(device)
+                neg = torch.randint(n_items, (job["extra_negatives"],), generator=gen).to(device) if job["extra_negatives"] else None
+                with autocast:
+                    u, v, v_neg = ddp(user_idx, seq, nbrs, item_idx, neg)
+                    loss = model.loss(u, v, item_idx, v_neg, neg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), job.get("grad_clip", 5.0))
+                optimizer.step()
+                loss_sum += float(loss.detach())
+            seconds = time.perf_counter() - t0
+            stats = torch.tensor([loss_sum, float(job["steps_per_epoch"])], dtype=torch.float64, device=device)
+            if world > 1:
+                dist.all_reduce(stats)
+            val = evaluate(model, job["valid_dir"], ks, rank, world, device, job["eval_batch_size"])
+            row = {
+                "epoch": float(epoch),
+                "train_loss": float(stats[0] / stats[1]),
+                "epoch_seconds": seconds,
+                "examples_per_second_per_process": job["steps_per_epoch"] * job["batch_size"] / max(seconds, 1e-9),
+                **{f"val_{k}": v for k, v in val.items() if k != "users"},
+            }
+            history.append(row)
+            score = val[monitor]
+            if score > best["score"] + 1e-12:
+                best, bad_epochs = {"epoch": epoch, "score": score}, 0
+                if rank == 0:
+                    _atomic_save({"model": model.state_dict(), "epoch": epoch}, ckpt_dir / "best.pt")
+            else:
+                bad_epochs += 1
+            if rank == 0:
+                _atomic_save(
+                    {
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "history": history,
+                        "best": best,
+                        "bad_epochs": bad_epochs,
+                        "rng": torch.get_rng_state(),
+                    },
+                    ckpt_dir / f"epoch-{epoch:03d}.pt",
+                )
+                log_metrics({k: v for k, v in row.items() if k != "epoch"}, epoch)
+                logger.info("epoch %d: loss %.4f, val %s %.4f (best %.4f @ %d)", epoch, row["train_loss"], monitor, score, best["score"], best["epoch"])
+            if world > 1:
+                dist.barrier()  # the epoch's checkpoint is on disk before any rank goes on (or dies)
+            _fault_point(f"train.epoch.{epoch}")
+    if world > 1:
+        dist.barrier()  # best.pt is written before anyone reads it
+    best_state = torch.load(ckpt_dir / "best.pt", map_location=device, weights_only=False)
+    model.load_state_dict(best_state["model"])
+    test = evaluate(model, job["test_dir"], ks, rank, world, device, job["eval_batch_size"])
+    test_pop = evaluate(model, job["test_dir"], ks, rank, world, device, job["eval_batch_size"], popularity)
+    result = {
+        "history": history,
+        "best_epoch": best["epoch"],
+        "best_score": best["score"],
+        "monitor": monitor,
+        "stopped_early": stopped_early or bad_epochs >= job["patience"],
+        "epochs_run": len(history),
+        "test": {k: v for k, v in test.items()},
+        "test_mostpop": {k: v for k, v in test_pop.items()},
+        "val_mostpop": baseline or _previous_baseline(ckpt_dir),
+        "world_size": world,
+        "device": str(device),
+    }
+    if rank == 0:
+        log_metrics({f"test_{k}": v for k, v in test.items() if k != "users"}, epoch)
+        log_metrics({f"test_mostpop_{k}": v for k, v in test_pop.items() if k != "users"}, epoch)
+        _atomic_json(result, done_file)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return dict(result, resumed_from=resumed_from, already_done=False)
+
+
+def _previous_baseline(ckpt_dir: Path) -> dict[str, float]:
+    f = ckpt_dir / "baseline.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def _fault_point(name: str) -> None:
+    from socialrec.faults import checkpoint
+
+    checkpoint(name)
+
+
+class _null_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
