@@ -1,0 +1,1 @@
+"""Evaluation (DESIGN §7): full-ranking metrics in Spark and an independent reference implementation."""
