@@ -73,3 +73,23 @@ def lake_cfg(cfg, root: Path, **data: object):  # type: ignore[no-untyped-def]
     """``cfg`` with its own lake under ``root`` and ``data.*`` overridden (e.g. dataset=, path=)."""
     paths = cfg.paths.model_copy(update={"lake": str(root / "lake"), "root": str(root)})
     return cfg.model_copy(update={"paths": paths, "data": cfg.data.model_copy(update=data)})
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """``make run`` once per test session: ``jobs.run_all`` in a real subprocess on the embedded default data
+    (the synthetic platform at its default size), ``--env test``. Slow tests that need a lake with every table
+    and a registered model read it (and must not change what others assert on)."""
+    import subprocess
+
+    from socialrec.config import load_config
+
+    root = tmp_path_factory.mktemp("default-run")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.run_all", "--env", "test", "--set", f"paths.root={root}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    cfg = load_config("test", {"paths.root": str(root)}, conf_dir=REPO / "conf")
+    return {"root": root, "done": done, "cfg": cfg}
