@@ -36,11 +36,18 @@ def pad_right(col: Column, length: int) -> Column:
 
 
 def training_rows(examples: DataFrame, seq_len: int, n_neighbours: int) -> DataFrame:
-    """``user_idx, item_idx, seq[seq_len], neighbours[n_neighbours]`` for the ``train`` split."""
+    """``user_idx, item_idx, seq[seq_len], neighbours[n_neighbours]`` for the ``train`` split.
+
+    The target item itself is dropped from the example's sequence: its own funnel (the view and cart just
+    before the purchase) would teach the model to copy the last item, a shortcut that a batch job scoring
+    users at a split point never sees (the evaluation queries are cut at the split point, and the user's
+    earlier positives are excluded from ranking anyway).
+    """
+    target = F.col("item_idx")
     return examples.where(F.col("split") == "train").select(
         F.col("user_idx").cast("int"),
-        F.col("item_idx").cast("int"),
-        pad_left(F.col("seq_item_idx"), seq_len).alias("seq"),
+        target.cast("int").alias("item_idx"),
+        pad_left(F.filter("seq_item_idx", lambda x: x != target), seq_len).alias("seq"),
         pad_right(F.col("neighbour_idx"), n_neighbours).alias("neighbours"),
     )
 

@@ -38,7 +38,7 @@ def examples(spark):  # type: ignore[no-untyped-def]
     return spark.createDataFrame(
         [
             ("train", 0, 10, "e1", ts(1), [], [1]),
-            ("train", 0, 11, "e2", ts(2), [10], [1]),
+            ("train", 0, 11, "e2", ts(2), [11, 10, 11], [1]),  # the target's own funnel events leave its sequence
             ("train", 1, 10, "e3", ts(2), [], []),
             ("validation", 0, 11, "e5", ts(5), [10, 11, 12], [1]),  # 11 is a training item of user 0: excluded
             ("validation", 0, 13, "e6", ts(6), [10, 11, 12, 11], [1]),
@@ -49,7 +49,7 @@ def examples(spark):  # type: ignore[no-untyped-def]
     )
 
 
-def test_training_rows_are_the_train_split_padded(spark) -> None:  # type: ignore[no-untyped-def]
+def test_training_rows_are_the_train_split_padded_without_the_target_in_the_sequence(spark) -> None:  # type: ignore[no-untyped-def]
     got = training_rows(examples(spark), seq_len=2, n_neighbours=2)
     expected = spark.createDataFrame(
         [(0, 10, [-1, -1], [1, -1]), (0, 11, [-1, 10], [1, -1]), (1, 10, [-1, -1], [-1, -1])],
