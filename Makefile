@@ -43,6 +43,7 @@ bench: ## benchmarks (medians of several runs; see bench/README.md): lake, inges
 	$(PY) -m bench.embeddings --texts 10000 --repeats 3
 	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
 	$(PY) -m bench.training --repeats 3
+	$(PY) -m bench.recommend --repeats 3
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: ## the MLflow UI on the local store (var/mlflow), http://127.0.0.1:$(MLFLOW_PORT)

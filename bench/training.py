@@ -4,9 +4,10 @@ Synthetic training rows in the shape of the real ones (``user_idx, item_idx, seq
 power-law item popularity) are generated in Spark and materialised once through petastorm's
 ``make_spark_converter`` (not timed). Then, per repeat:
 
-* **loader**: one pass over the same Parquet files (i) through petastorm's ``make_torch_dataloader``
-  (batch 256, one reader worker, no shuffling) and (ii) with plain ``pyarrow.parquet.ParquetFile.iter_batches``
-  + ``torch.from_numpy`` in one process. Rows/s each, and the ratio petastorm / plain.
+* **loader**: one pass over the same Parquet files (i) through petastorm's ``make_torch_dataloader`` with its
+  ``BatchedDataLoader`` (what training uses; batch 256, one reader worker, no shuffling), (ii) the same with
+  petastorm's default row-by-row ``DataLoader``, and (iii) with plain ``pyarrow.parquet.ParquetFile.iter_batches``
+  + ``torch.from_numpy`` in one process. Rows/s each, and the ratio petastorm (batched) / plain.
 * **training**: :func:`socialrec.training.loop.train_fn` launched by ``TorchDistributor(local_mode=True)`` with
   1 and with 2 processes, a fixed number of steps, full-ranking validation on 2,000 users: examples/s per process
   as the loop measures it (petastorm reading included) and the wall time including start-up.
@@ -63,9 +64,12 @@ def synthetic_queries(spark: SparkSession, path: Path, n: int, users: int, items
     rows.repartition(4).write.mode("overwrite").parquet(str(path))
 
 
-def loader_petastorm(converter: Any) -> float:
+def loader_petastorm(converter: Any, batched: bool) -> float:
+    from petastorm.pytorch import BatchedDataLoader, DataLoader
+
     t0, n = time.perf_counter(), 0
-    with converter.make_torch_dataloader(batch_size=BATCH, num_epochs=1, workers_count=1) as loader:
+    fn = BatchedDataLoader if batched else DataLoader
+    with converter.make_torch_dataloader(batch_size=BATCH, num_epochs=1, workers_count=1, data_loader_fn=fn) as loader:
         for batch in loader:
             n += int(batch["user_idx"].shape[0])
     return n / (time.perf_counter() - t0)
@@ -143,10 +147,12 @@ def main() -> None:
     results: dict[str, Any] = {"date": dt.date.today().isoformat(), "rows": args.rows, "users": args.users,
                                "items": args.items, "steps": args.steps, "batch_size": BATCH, "repeats": args.repeats,
                                "cpu_count": os.cpu_count(), "torch": torch.__version__}
-    runs: dict[str, list[dict[str, float]]] = {"petastorm": [], "plain": [], "train_1": [], "train_2": [], "train_gpu": []}
+    runs: dict[str, list[dict[str, float]]] = {"petastorm": [], "petastorm_rows": [], "plain": [], "train_1": [], "train_2": [],
+                                               "train_gpu": []}
     gpu = torch.cuda.is_available()
     for r in range(args.repeats):
-        runs["petastorm"].append({"rows_per_s": loader_petastorm(converter)})
+        runs["petastorm"].append({"rows_per_s": loader_petastorm(converter, batched=True)})
+        runs["petastorm_rows"].append({"rows_per_s": loader_petastorm(converter, batched=False)})
         runs["plain"].append({"rows_per_s": loader_plain(files)})
         runs["train_1"].append(run_training(job, 1, False))
         runs["train_2"].append(run_training(job, 2, False))
@@ -161,6 +167,7 @@ def main() -> None:
     results["runs"] = runs
     results["median"] = {
         "petastorm_rows_per_s": med("petastorm", "rows_per_s"),
+        "petastorm_row_loader_rows_per_s": med("petastorm_rows", "rows_per_s"),
         "plain_pyarrow_rows_per_s": med("plain", "rows_per_s"),
         "train_1proc_examples_per_s_per_process": med("train_1", "examples_per_s_per_process"),
         "train_2proc_examples_per_s_per_process": med("train_2", "examples_per_s_per_process"),

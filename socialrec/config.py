@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -258,6 +259,61 @@ class TrackingConfig(StrictModel):
     alias: str = Field("newest", description="Alias moved to the newest registered version.")
 
 
+class RecommendConfig(StrictModel):
+    """Batch top-K recommendations with reasons (DESIGN §6, ``python -m jobs.recommend``)."""
+
+    k: int = Field(10, ge=1, description="Recommendations per user.")
+    model_name: str | None = Field(None, description="Registered model; default tracking.registered_model.")
+    model_version: int | None = Field(None, ge=1, description="Registered version to score with; wins over alias.")
+    alias: str | None = Field(
+        None, description="Registered alias; default tracking.alias, else the newest registered version."
+    )
+    index: Literal["exact", "ivf", "hnsw"] = Field(
+        "exact", description="faiss index: exact inner product, or approximate (ivf, hnsw) for large catalogues."
+    )
+    ivf_nlist: int = Field(1024, ge=1, description="IVF cells (lowered to items/39 for small catalogues).")
+    ivf_nprobe: int = Field(16, ge=1, description="IVF cells visited per query.")
+    hnsw_m: int = Field(32, ge=4, description="HNSW links per node.")
+    hnsw_ef_search: int = Field(128, ge=1, description="HNSW search breadth.")
+    recall_sample: int = Field(
+        2000, ge=0, description="Approximate index: users sampled to measure its recall@k against exact."
+    )
+    candidate_pool: int = Field(50, ge=1, description="Model candidates per user before blending (>= k is used).")
+    social_candidates: int = Field(10, ge=0, description="Items the user's 1-hop neighbours bought/liked, per user.")
+    social_weight: float = Field(
+        0.1, ge=0, description="Blended score = model (or popularity) score + this x ln(1 + neighbours who acted)."
+    )
+    min_social_count: int = Field(
+        1, ge=1, description="A social reason needs at least this many neighbours (counts only, never who)."
+    )
+    exclude_event_types: list[str] = Field(
+        default_factory=lambda: ["purchase", "rating"],
+        description="Items the user has an event of these types for are never recommended to them.",
+    )
+    positive_event_types: list[str] = Field(
+        default_factory=lambda: ["purchase", "rating", "like", "favourite", "play", "cart"],
+        description="Interactions that count towards item popularity and trending.",
+    )
+    popular_days: int = Field(30, ge=1, description="Window of item popularity (fallback and category reasons).")
+    popular_top: int = Field(100, ge=1, description="Most popular items offered to cold users / named popular.")
+    category_top: int = Field(20, ge=1, description="'popular in <category>': item within its category's top N.")
+    trending_days: int = Field(7, ge=1, description="Window of 'trending' before the as-of time.")
+    trending_top: int = Field(20, ge=1, description="'trending': item within the top N of the window.")
+    anchor_items: int = Field(
+        5, ge=1, description="The user's own items compared for 'similar to': best rated, bought, liked... latest first."
+    )
+    anchor_min_rating: float = Field(4.0, description="Rated items count as anchors from this rating up.")
+    similar_min: float = Field(0.4, ge=-1, le=1, description="Text cosine similarity needed for 'similar to'.")
+    batch_size: int = Field(2048, ge=1, description="Users per model/faiss call inside a partition.")
+    partitions: int | None = Field(None, ge=1, description="User partitions scored; default 2 x Spark parallelism.")
+    torch_threads: int = Field(1, ge=1, description="torch/faiss threads per Python worker (cores / tasks).")
+    as_of: datetime | None = Field(None, description="Data as-of time (naive = UTC); default just after the latest event.")
+    run_date: date | None = Field(
+        None, description="Partition this run writes (YYYY-MM-DD); default today (UTC). Rerunning replaces it."
+    )
+    examples: int = Field(3, ge=0, description="Users whose lists are printed after the run.")
+
+
 class LoggingConfig(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     to_file: bool = True
@@ -278,6 +334,7 @@ class AppConfig(StrictModel):
     examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).

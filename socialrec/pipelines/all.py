@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from rich.console import Console
 
 from socialrec.config import AppConfig
-from socialrec.pipelines import clean, embeddings, examples, features, graph, ingest, lake_init, train
+from socialrec.pipelines import clean, embeddings, examples, features, graph, ingest, lake_init, recommend, train
 from socialrec.pipelines.report import print_audit
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,12 @@ def _train_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
     return summary
 
 
+def _recommend_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
+    summary = recommend.run(spark, cfg)
+    recommend.print_examples(summary, Console())
+    return summary
+
+
 STAGES: list[Stage] = [
     ("init_lake", lake_init.run),
     ("ingest", ingest.run),
@@ -39,6 +45,7 @@ STAGES: list[Stage] = [
     ("features", features.run),
     ("examples", examples.run),
     ("train", _train_and_report),
+    ("recommend", _recommend_and_report),
 ]
 
 

@@ -14,6 +14,7 @@ from pyspark.sql.types import (
     ArrayType,
     BooleanType,
     DataType,
+    DateType,
     DoubleType,
     FloatType,
     IntegerType,
@@ -605,5 +606,55 @@ GOLD_EXAMPLES = register(
         pii={C.USER_ID: "pseudonym"},
         description="Training/validation/test examples of the global temporal split: a positive (user, item) "
         "interaction, the user's previous items (oldest first) and sampled 1-hop neighbours.",
+    )
+)
+
+
+# Recommendations (DESIGN §6)
+
+# What backs a reason. Typed fields, all optional; never another user's id or name: social reasons carry
+# counts only.
+REASON_EVIDENCE = StructType(
+    [
+        _f("count", LongType()),  # neighbours who acted (social) or users in the window (popular, trending)
+        _f("action", _s()),  # theirs (social: bought, liked) or yours (similar: rated, bought, liked, carted, played, viewed)
+        _f(C.ITEM_ID, _s()),  # your own item (similar)
+        _f(C.TITLE, _s()),  # its title
+        _f(C.RATING, DoubleType()),  # your rating of it
+        _f("similarity", DoubleType()),  # text cosine similarity of the two items
+        _f(C.CATEGORY, _s()),
+        _f("window_days", IntegerType()),
+        _f("popularity_rank", IntegerType()),  # rank in the window (overall or within the category)
+    ]
+)
+# Nested fields stay nullable: Spark derives them nullable, and the lake compares shapes, not nullability.
+REASON = StructType([_f("kind", _s()), _f("text", _s()), _f("evidence", REASON_EVIDENCE)])
+
+GOLD_RECOMMENDATIONS = register(
+    TableSpec(
+        name="recommendations",
+        layer="gold",
+        schema=StructType(
+            [
+                _f(C.USER_ID, _s(), False),
+                _f("rank", IntegerType(), False),
+                _f(C.ITEM_ID, _s(), False),
+                _f("score", DoubleType(), False),
+                _f(C.REASONS, ArrayType(REASON), False),
+                _f("model_name", _s(), False),
+                _f("model_version", _s(), False),
+                _f("run_id", _s(), False),
+                _f("generated_at", TimestampType(), False),
+                _f(C.SOURCE, _s(), False),
+                _f("run_date", DateType(), False),
+            ]
+        ),
+        keys=(C.SOURCE, "run_date", C.USER_ID, "rank"),
+        # By source too, so a run of one dataset never replaces another's recommendations of the same date.
+        partition_by=(C.SOURCE, "run_date"),
+        pii={C.USER_ID: "pseudonym"},
+        description="Top-K recommendations per user and run date, best first (rank 1), with the blended score, "
+        "reasons (kind, text, evidence; counts only, never other users) and the model that scored them. "
+        "Rerunning a run date replaces its (source, run_date) partition.",
     )
 )

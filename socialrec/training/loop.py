@@ -220,11 +220,15 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
     converter = job["converter"]
     reader_kwargs = {"cur_shard": rank, "shard_count": world, "seed": seed + rank} if world > 1 else {"seed": seed}
     epoch = start_epoch
+    from petastorm.pytorch import BatchedDataLoader
+
     with converter.make_torch_dataloader(
         batch_size=job["batch_size"],
         num_epochs=None,  # an endless stream: each epoch takes exactly steps_per_epoch batches on every rank
         workers_count=1,
         shuffling_queue_capacity=job.get("shuffle_capacity", 0),
+        # Column batches straight to tensors: petastorm's default loader builds one Python dict per row.
+        data_loader_fn=BatchedDataLoader,
         **reader_kwargs,
     ) as loader:
         batches = iter(loader)

@@ -1,0 +1,106 @@
+"""The recommend stage end to end on a small synthetic platform: a model trained and registered in MLflow,
+top-K with reasons for every indexed user in gold.recommendations, idempotent reruns, forgetting a user, and
+the analysts' SQL in docs/sql."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from socialrec.config import AppConfig, SyntheticConfig
+from socialrec.lake import Lake
+from socialrec.pipelines import all as pipeline
+from socialrec.pipelines import recommend, train
+from socialrec.pipelines import sql as sql_stage
+from socialrec.pipelines.forget import forget_user, pseudonym_of
+from socialrec.schema import columns as C
+from socialrec.schema.tables import BRONZE_BY_STREAM, GOLD_RECOMMENDATIONS, GOLD_USER_INDEX, SILVER_EVENTS
+from tests.conftest import lake_cfg
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = SyntheticConfig(users=300, items=200, events=6000, batches=2, seed=11)
+SOURCE = "synthetic"
+
+
+@pytest.fixture(scope="module")
+def trained(spark, cfg, tmp_path_factory: pytest.TempPathFactory) -> AppConfig:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("recommend")
+    c = lake_cfg(cfg, root, dataset="synthetic", synthetic=SMALL)
+    pipeline.run(spark, c, only=[name for name, _ in pipeline.STAGES if name not in ("train", "recommend")])
+    c = c.model_copy(update={"train": c.train.model_copy(update={"num_processes": 1, "epochs": 2})})
+    train.run(spark, c)
+    return c
+
+
+def test_recommend_stage_end_to_end(spark, trained) -> None:  # type: ignore[no-untyped-def]
+    c = trained
+    k = c.recommend.k
+    summary = recommend.run(spark, c)
+    lake = Lake(spark, c)
+    recs = lake.read(GOLD_RECOMMENDATIONS)
+    users = lake.read(GOLD_USER_INDEX)
+    n_users = users.count()
+
+    # every indexed user has K recommendations (the catalogue is far larger than K), each with a reason
+    per_user = recs.groupBy(C.USER_ID).agg(
+        F.count(F.lit(1)).alias("n"), F.min("rank").alias("lo"), F.max("rank").alias("hi"),
+        F.min(F.size(C.REASONS)).alias("min_reasons"),
+    )
+    assert users.join(per_user, C.USER_ID, "left_anti").count() == 0
+    assert per_user.where((F.col("n") != k) | (F.col("lo") != 1) | (F.col("hi") != k)).count() == 0
+    assert per_user.where(F.col("min_reasons") < 1).count() == 0
+    assert summary["rows"] == n_users * k and summary["users"] == n_users and summary["rows_without_reason"] == 0
+    assert summary["model_version"] == "1" and summary["examples"] and len(summary["examples"]) == 3
+
+    # never an item the user already bought or rated before the as-of time
+    events = lake.read(SILVER_EVENTS).where(F.col(C.EVENT_TYPE).isin("purchase", "rating"))
+    assert recs.join(events, [C.USER_ID, C.ITEM_ID]).count() == 0
+
+    # rank order is score order, and no user sees an item twice
+    ordered = recs.groupBy(C.USER_ID).agg(F.array_sort(F.collect_list(F.struct("rank", "score"))).alias("s"))
+    scores = ordered.select(F.transform("s", lambda x: x["score"]).alias("scores"))
+    assert scores.where(F.col("scores") != F.reverse(F.array_sort("scores"))).count() == 0
+    assert recs.groupBy(C.USER_ID, C.ITEM_ID).count().where(F.col("count") > 1).count() == 0
+
+    # lineage on every row; reasons never carry another user's pseudonym
+    lineage = recs.select("model_name", "model_version", "run_id", "run_date").distinct().collect()
+    assert len(lineage) == 1 and lineage[0]["run_id"] == summary["run_id"]
+    kinds = {r["k"] for r in recs.select(F.explode(F.transform(C.REASONS, lambda x: x["kind"])).alias("k")).distinct().collect()}
+    assert {"social", "trending"} <= kinds and kinds <= {"social", "similar", "category", "trending", "popular", "for_you"}
+    reason_json = recs.select(F.to_json(C.REASONS).alias("j"))
+    leaked = reason_json.join(users.select(C.USER_ID), F.instr("j", F.col(C.USER_ID)) > 0)
+    assert leaked.count() == 0
+
+    # rerunning the same run date replaces the partition: same rows, one run
+    version = lake.version(GOLD_RECOMMENDATIONS)
+    again = recommend.run(spark, c)
+    assert lake.version(GOLD_RECOMMENDATIONS) > version
+    assert lake.read(GOLD_RECOMMENDATIONS).count() == summary["rows"] == again["rows"]
+    assert lake.read(GOLD_RECOMMENDATIONS).select("generated_at").distinct().count() == 1
+
+    # every analyst query in docs/sql runs through jobs.sql and returns rows
+    queries = sorted((REPO / "docs" / "sql").glob("*.sql"))
+    assert len(queries) >= 4
+    for q in queries:
+        out = io.StringIO()
+        sql_stage.run(spark, c, f"@{q}", "json", 1000, out)
+        rows = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert rows, q.name
+
+    # forgetting a user removes their recommendations (and leaves no trace in the table's files)
+    key = os.environ["SOCIALREC_PSEUDONYM_KEY"].encode()
+    raw_ids = [r[C.USER_ID] for r in lake.read(BRONZE_BY_STREAM["events"]).select(C.USER_ID).distinct().orderBy(C.USER_ID).limit(50).collect()]
+    with_recs = {r[C.USER_ID] for r in recs.select(C.USER_ID).distinct().collect()}
+    raw_id = next(r for r in raw_ids if r and pseudonym_of(r, SOURCE, key) in with_recs)
+    pseudonym = pseudonym_of(raw_id, SOURCE, key)
+    report = forget_user(spark, c, raw_id, SOURCE)
+    assert report.tables[GOLD_RECOMMENDATIONS.qualified_name]
+    assert lake.read(GOLD_RECOMMENDATIONS).where(F.col(C.USER_ID) == pseudonym).count() == 0
+    assert lake.read(GOLD_RECOMMENDATIONS).count() == summary["rows"] - k
+    assert not [p for p in report.remaining if "/gold/recommendations/" in p]
