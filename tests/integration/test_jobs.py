@@ -26,7 +26,7 @@ def run_job(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_run_all_on_the_default_data_builds_every_table_and_a_model_that_beats_most_popular(default_run) -> None:  # type: ignore[no-untyped-def]
+def test_run_all_on_the_default_data_builds_every_table_a_model_that_beats_most_popular_and_recommendations(default_run) -> None:  # type: ignore[no-untyped-def]
     """``make run`` end to end on the embedded default data (the ``default_run`` fixture runs it once)."""
     done, root = default_run["done"], default_run["root"]
     assert str(root / "lake") in done.stdout and "mlflow" in done.stdout and "logs" in done.stdout
@@ -52,6 +52,17 @@ def test_run_all_on_the_default_data_builds_every_table_and_a_model_that_beats_m
     metrics = mc.get_run(first.run_id).data.metrics
     assert metrics["best_val_ndcg_at_10"] > metrics["val_mostpop_ndcg_at_10"] > 0, metrics
     assert "socialrec-two-tower v1 registered" in done.stdout
+
+    # Recommendations: every indexed user has k of them, each with at least one reason, and three example
+    # users' lists were printed.
+    query = ("SELECT (SELECT count(*) FROM gold.user_index) AS indexed, count(DISTINCT user_id) AS users, "
+             "count(*) AS n, min(size(reasons)) AS min_reasons, max(rank) AS max_rank FROM gold.recommendations")
+    recs = run_job("jobs.sql", query, "--format", "json", root=root)
+    assert recs.returncode == 0, recs.stderr
+    got = json.loads(recs.stdout.strip())
+    assert got["users"] == got["indexed"] > 1000 and got["n"] == got["users"] * got["max_rank"]
+    assert got["min_reasons"] >= 1
+    assert done.stdout.count("user ") >= 3 and "gold.recommendations run_date=" in done.stdout
 
 
 @pytest.mark.slow
