@@ -1,4 +1,4 @@
-"""The recommend stage end to end on a small synthetic platform: a model trained and registered in MLflow,
+"""The recommend stage end to end on the embedded default data (the ``default_run`` lake): a model trained and registered in MLflow,
 top-K with reasons for every indexed user in gold.recommendations, idempotent reruns, forgetting a user, and
 the analysts' SQL in docs/sql."""
 from __future__ import annotations
@@ -6,39 +6,33 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
-from socialrec.config import AppConfig, SyntheticConfig
+from socialrec.config import AppConfig
 from socialrec.lake import Lake
-from socialrec.pipelines import all as pipeline
-from socialrec.pipelines import recommend, train
+from socialrec.pipelines import recommend
 from socialrec.pipelines import sql as sql_stage
 from socialrec.pipelines.forget import forget_user, pseudonym_of
 from socialrec.schema import columns as C
 from socialrec.schema.tables import BRONZE_BY_STREAM, GOLD_RECOMMENDATIONS, GOLD_USER_INDEX, SILVER_EVENTS
-from tests.conftest import lake_cfg
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = SyntheticConfig(users=300, items=200, events=6000, batches=2, seed=11)
 SOURCE = "synthetic"
 
 
 @pytest.fixture(scope="module")
-def trained(spark, cfg, tmp_path_factory: pytest.TempPathFactory) -> AppConfig:  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("recommend")
-    c = lake_cfg(cfg, root, dataset="synthetic", synthetic=SMALL)
-    pipeline.run(spark, c, only=[name for name, _ in pipeline.STAGES if name not in ("train", "recommend")])
-    c = c.model_copy(update={"train": c.train.model_copy(update={"num_processes": 1, "epochs": 2})})
-    train.run(spark, c)
-    return c
+def trained(default_run) -> AppConfig:  # type: ignore[no-untyped-def]
+    """The lake and registered model of ``make run`` on the embedded default data (the shared fixture)."""
+    return default_run["cfg"]
 
 
-def test_recommend_stage_end_to_end(spark, trained) -> None:  # type: ignore[no-untyped-def]
+def test_recommend_stage_end_to_end(spark, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     c = trained
     k = c.recommend.k
     summary = recommend.run(spark, c)
@@ -93,7 +87,12 @@ def test_recommend_stage_end_to_end(spark, trained) -> None:  # type: ignore[no-
         rows = [json.loads(line) for line in out.getvalue().splitlines()]
         assert rows, q.name
 
-    # forgetting a user removes their recommendations (and leaves no trace in the table's files)
+    # forgetting a user removes their recommendations (and leaves no trace in the table's files); done on a
+    # copy of the lake, which other tests share
+    copy = tmp_path / "lake"
+    shutil.copytree(lake.root, copy)
+    c = c.model_copy(update={"paths": c.paths.model_copy(update={"lake": str(copy)})})
+    lake = Lake(spark, c)
     key = os.environ["SOCIALREC_PSEUDONYM_KEY"].encode()
     raw_ids = [r[C.USER_ID] for r in lake.read(BRONZE_BY_STREAM["events"]).select(C.USER_ID).distinct().orderBy(C.USER_ID).limit(50).collect()]
     with_recs = {r[C.USER_ID] for r in recs.select(C.USER_ID).distinct().collect()}
