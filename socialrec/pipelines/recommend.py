@@ -163,7 +163,8 @@ def run(spark: SparkSession, cfg: AppConfig, as_of: datetime | None = None) -> d
     spec = model.spec
     if as_of is None:
         as_of = rc.as_of or default_cutoff(lake, source)
-    run_date: date = rc.run_date or datetime.now(UTC).date()
+    # (``recommend.run_date`` arrives as text from files and --set; a malformed one fails here, before any work)
+    run_date: date = date.fromisoformat(str(rc.run_date)) if rc.run_date else datetime.now(UTC).date()
     generated_at = datetime.now(UTC)
     logger.info("recommending with %s v%s (run %s) as of %s into run_date=%s, index=%s, k=%d",
                 ref.name, ref.version, ref.run_id, as_of, run_date, rc.index, rc.k)
