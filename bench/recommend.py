@@ -34,7 +34,6 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench import save_results
-from bench.graph import PeakTreeRss, parse_sizes
+from bench.graph import parse_sizes, timed
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
 from socialrec.recommend.index import build_index, random_unit_vectors, recall_at_k, search_topk, serialize
@@ -78,14 +77,6 @@ def write_users(chunks: list[tuple[int, np.ndarray]], out: Path) -> None:
         flat = pa.array(vecs.reshape(-1), type=pa.float32())
         lists = pa.ListArray.from_arrays(pa.array(np.arange(0, vecs.size + 1, vecs.shape[1], dtype=np.int32)), flat)
         pq.write_table(pa.table({"user_id": ids, "user_vector": lists}), out / f"part-{start // CHUNK:05d}.parquet")
-
-
-def timed(fn: Callable[[], Any]) -> dict[str, float]:
-    with PeakTreeRss() as peak:
-        t0 = time.perf_counter()
-        fn()
-        secs = time.perf_counter() - t0
-    return {"s": secs, "peak_tree_mib": peak.total / 2**20, "peak_jvm_mib": peak.jvm / 2**20}
 
 
 def summarise(runs: list[dict[str, float]], users: int) -> dict[str, Any]:
