@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast test-slow test-gpu bench lint typecheck clean mlflow-ui
+.PHONY: help setup run test test-fast test-slow test-gpu bench lint typecheck clean mlflow-ui docs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
@@ -48,6 +48,9 @@ bench: ## benchmarks (medians of several runs; see bench/README.md): lake, inges
 MLFLOW_PORT ?= 5000
 mlflow-ui: ## the MLflow UI on the local store (var/mlflow), http://127.0.0.1:$(MLFLOW_PORT)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath var/mlflow/mlflow.db) --default-artifact-root $(abspath var/mlflow/artifacts) --port $(MLFLOW_PORT)
+
+docs: ## regenerate docs/contracts.md and docs/configuration.md from the code (python -m socialrec.docgen)
+	$(PY) -m socialrec.docgen
 
 lint: ## ruff + mypy on the library
 	$(VENV)/bin/ruff check socialrec jobs tests bench
