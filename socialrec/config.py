@@ -319,6 +319,88 @@ class LoggingConfig(StrictModel):
     to_file: bool = True
 
 
+BaselineName = Literal["most_popular", "item_knn", "ease", "als", "lightgcn"]
+HeldOutSplit = Literal["validation", "test"]
+
+
+class LightGcnConfig(StrictModel):
+    """LightGCN baseline (RecBole's defaults: dim 64, 2 layers, lr 1e-3, batch 2048, early stopping after 10 checks)."""
+
+    dim: int = Field(64, ge=4)
+    layers: int = Field(2, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    reg: float = Field(1e-4, ge=0)
+    batch_size: int = Field(2048, ge=2)
+    epochs: int = Field(300, ge=1, description="At most this many epochs (early stopping on validation).")
+    patience: int = Field(10, ge=1, description="Validation checks without improvement before stopping.")
+    eval_every: int = Field(5, ge=1, description="Epochs between validation checks.")
+
+
+class BaselinesConfig(StrictModel):
+    """Baselines fitted under the same protocol as socialrec's model (``socialrec.evaluation.baselines``)."""
+
+    models: list[BaselineName] = Field(
+        default_factory=lambda: list(typing.get_args(BaselineName)),
+        description="Which baselines to fit and evaluate.",
+    )
+    item_knn_neighbours: int = Field(100, ge=1)
+    item_knn_shrink: float = Field(10.0, ge=0)
+    ease_l2: float = Field(500.0, gt=0)
+    ease_max_items: int = Field(30_000, ge=1, description="EASE is dense in items: skipped (with a warning) above this.")
+    als_rank: int = Field(64, ge=1)
+    als_reg: float = Field(0.01, ge=0)
+    als_alpha: float = Field(40.0, ge=0)
+    als_iterations: int = Field(15, ge=1)
+    lightgcn: LightGcnConfig = Field(default_factory=LightGcnConfig)
+
+
+class EvaluateConfig(StrictModel):
+    """Offline evaluation (DESIGN §7, ``python -m jobs.evaluate``): protocol, models, metrics, report."""
+
+    protocol: Literal["temporal", "random"] = Field(
+        "temporal", description="temporal: gold.examples' global split; random: per-user random split (literature)."
+    )
+    random_ratios: list[float] | None = Field(
+        None, description="train/validation/test shares of the random split; default 8:1:1 (7:1:2 for ciao)."
+    )
+    split_seed: int = Field(2020, description="Seed of the random per-user split.")
+    ks: list[int] = Field(default_factory=lambda: [10, 20, 50], description="Cut-offs of every metric.")
+    splits: list[HeldOutSplit] = Field(
+        default_factory=lambda: list(typing.get_args(HeldOutSplit)), description="Held-out splits to evaluate."
+    )
+    socialrec: bool = Field(True, description="Evaluate socialrec's model, trained on the protocol's training split.")
+    ablations: list[Literal["social", "text", "sequence"]] = Field(
+        default_factory=list, description="socialrec variants with this branch off, each trained and evaluated."
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [42], description="Training seeds of socialrec and its ablations (mean +- std)."
+    )
+    baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
+    cold_user_max: int = Field(5, ge=0, description="Users with at most this many training items form the cold slice.")
+    max_train_pairs: int = Field(
+        20_000_000, ge=1, description="The single-machine baselines refuse larger training splits (fail early)."
+    )
+    registered_model: str = Field(
+        "socialrec-two-tower-eval", description="Where protocol/ablation models are registered (not the serving name)."
+    )
+    experiment: str = Field("socialrec-evaluation", description="MLflow experiment of evaluation runs.")
+    reports_dir: str | None = Field(
+        None, description="Reports go to <reports_dir>/<dataset>-<protocol>-<time>/; default <paths.root>/reports."
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> EvaluateConfig:
+        if self.random_ratios is not None and (
+            len(self.random_ratios) != 3 or abs(sum(self.random_ratios) - 1) > 1e-9 or min(self.random_ratios) < 0
+        ):
+            raise ValueError(f"random_ratios must be three non-negative shares summing to 1, not {self.random_ratios}")
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"ks must be positive cut-offs, not {self.ks}")
+        if not self.seeds:
+            raise ValueError("seeds needs at least one seed")
+        return self
+
+
 class AppConfig(StrictModel):
     """The root configuration every job receives."""
 
@@ -335,6 +417,7 @@ class AppConfig(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # Set by the loader, not by files: where conf/ was found (relative paths resolve from its parent).

@@ -20,7 +20,13 @@ Beyond accuracy, over the lists cut at K (``users`` = users with a list):
   unit vectors ``v``.
 
 Slices: any ``(user, slice)`` table (a user may be in several; every user is also in ``all``), and recall by item
-popularity bucket (``recall_bucket``: truth restricted to the bucket's items, over users with such an item).
+popularity bucket (``slice = bucket:<b>``: truth restricted to the bucket's items, over users with such an item).
+
+**Groups.** Every function takes ``groups``: columns of ``recs`` that name independent lists (e.g. ``model, seed,
+split``), so one Spark plan evaluates every model and split at once instead of a job per model (an evaluation
+run was ~190 small Spark stages per model and split before). ``truth`` carries the subset of the group columns it
+depends on (e.g. ``split``); a group's users are the truth users of its ``truth`` keys, with or without a list.
+Results carry the group columns first.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from pyspark.sql import functions as F
 
 USER, ITEM, RANK = "user", "item", "rank"
 ALL = "all"
+_G = "_group"
 
 
 def _idcg(n_truth: Column, k: int) -> Column:
@@ -38,16 +45,29 @@ def _idcg(n_truth: Column, k: int) -> Column:
     return F.aggregate(terms, F.lit(0.0), lambda acc, r: acc + F.lit(1.0) / F.log2(r + F.lit(1.0)))
 
 
-def per_user_accuracy(recs: DataFrame, truth: DataFrame, ks: Sequence[int]) -> DataFrame:
-    """One row per user with a non-empty truth: ``user, n_truth`` and ``<metric>@<k>`` columns, plus ``mrr``."""
+def _with_groups(recs: DataFrame, groups: Sequence[str]) -> tuple[DataFrame, list[str]]:
+    """No groups: one implicit group (a literal column, dropped from the results)."""
+    if groups:
+        return recs, list(groups)
+    return recs.withColumn(_G, F.lit(0)), [_G]
+
+
+def _truth_keys(truth: DataFrame, groups: Sequence[str]) -> list[str]:
+    return [g for g in groups if g in truth.columns]
+
+
+def per_user_accuracy(recs: DataFrame, truth: DataFrame, ks: Sequence[int], groups: Sequence[str] = ()) -> DataFrame:
+    """One row per (group, user with a non-empty truth): ``n_truth`` and ``<metric>@<k>`` columns, plus ``mrr``."""
+    recs, gs = _with_groups(recs, groups)
+    tkeys = _truth_keys(truth, gs)
     k_max = max(ks)
-    t = truth.select(USER, ITEM).distinct()
-    n_truth = t.groupBy(USER).agg(F.count(F.lit(1)).alias("n_truth"))
-    by_rank = Window.partitionBy(USER).orderBy(RANK)
+    t = truth.select(*tkeys, USER, ITEM).distinct()
+    n_truth = t.groupBy(*tkeys, USER).agg(F.count(F.lit(1)).alias("n_truth"))
+    by_rank = Window.partitionBy(*gs, USER).orderBy(RANK)
     hits = (
         recs.where(F.col(RANK) <= k_max)
-        .select(USER, ITEM, RANK)
-        .join(t, [USER, ITEM])
+        .select(*gs, USER, ITEM, RANK)
+        .join(t, [*tkeys, USER, ITEM])
         .withColumn("_nth_hit", F.row_number().over(by_rank))
     )
     aggs: list[Column] = [F.min(RANK).alias("_first_hit")]
@@ -58,8 +78,11 @@ def per_user_accuracy(recs: DataFrame, truth: DataFrame, ks: Sequence[int]) -> D
             F.sum(F.when(within, 1.0 / F.log2(F.col(RANK) + 1.0)).otherwise(0.0)).alias(f"_dcg@{k}"),
             F.sum(F.when(within, F.col("_nth_hit") / F.col(RANK)).otherwise(0.0)).alias(f"_ap@{k}"),
         ]
-    per_user = n_truth.join(hits.groupBy(USER).agg(*aggs), USER, "left")
-    cols: list[Column] = [F.col(USER), F.col("n_truth")]
+    # Every group is scored on all users of its truth, including users it has no list for (zeros).
+    runs = recs.select(*gs).distinct()
+    users = runs.join(n_truth, tkeys) if tkeys else runs.crossJoin(n_truth)
+    per_user = users.join(hits.groupBy(*gs, USER).agg(*aggs), [*gs, USER], "left")
+    cols: list[Column] = [F.col(g) for g in gs] + [F.col(USER), F.col("n_truth")]
     for k in ks:
         h = F.coalesce(F.col(f"`_hits@{k}`"), F.lit(0)).cast("double")
         cols += [
@@ -70,32 +93,40 @@ def per_user_accuracy(recs: DataFrame, truth: DataFrame, ks: Sequence[int]) -> D
             (F.coalesce(F.col(f"`_ap@{k}`"), F.lit(0.0)) / F.least(F.col("n_truth"), F.lit(k))).alias(f"map@{k}"),
         ]
     cols.append(F.coalesce(F.lit(1.0) / F.col("_first_hit"), F.lit(0.0)).alias("mrr"))
-    return per_user.select(*cols)
+    out = per_user.select(*cols)
+    return out if groups else out.drop(_G)
 
 
 ACCURACY_METRICS = ("recall", "precision", "hit_rate", "ndcg", "map")
 
 
-def accuracy(recs: DataFrame, truth: DataFrame, ks: Sequence[int], slices: DataFrame | None = None) -> DataFrame:
-    """Mean accuracy metrics per slice, long format ``slice, metric, k, value, users``.
-
-    ``slices(user, slice)`` adds slices besides ``all``; users of a slice without a truth are not counted.
-    """
-    per_user = per_user_accuracy(recs, truth, ks)
-    membership = per_user.select(USER, F.lit(ALL).alias("slice"))
-    if slices is not None:
-        membership = membership.unionByName(slices.select(USER, "slice").distinct()).distinct()
-    joined = per_user.join(membership, USER)
-    names = [f"{m}@{k}" for m in ACCURACY_METRICS for k in ks] + ["mrr"]
-    agg = joined.groupBy("slice").agg(
-        F.count(F.lit(1)).alias("users"), *[F.avg(F.col(f"`{n}`")).alias(n) for n in names]
-    )
-    k_of = {f"{m}@{k}": k for m in ACCURACY_METRICS for k in ks} | {"mrr": max(ks)}
+def _stack(agg: DataFrame, keys: Sequence[str], names: Sequence[str], k_of: dict[str, int]) -> DataFrame:
+    """Wide ``metric@k`` columns -> long ``metric, k, value`` rows."""
     stacked = F.explode(
         F.array(*[F.struct(F.lit(n.split("@")[0]).alias("metric"), F.lit(k_of[n]).alias("k"), F.col(f"`{n}`").alias("value"))
                   for n in names])
     ).alias("m")
-    return agg.select("slice", stacked, "users").select("slice", "m.metric", "m.k", "m.value", "users")
+    return agg.select(*keys, stacked, "users").select(*keys, "m.metric", "m.k", "m.value", "users")
+
+
+def accuracy(
+    recs: DataFrame, truth: DataFrame, ks: Sequence[int], slices: DataFrame | None = None, groups: Sequence[str] = ()
+) -> DataFrame:
+    """Mean accuracy metrics per (group,) slice, long format ``[groups...,] slice, metric, k, value, users``.
+
+    ``slices(user, slice)`` adds slices besides ``all``; users of a slice without a truth are not counted.
+    """
+    per_user = per_user_accuracy(recs, truth, ks, groups)
+    membership = per_user.select(USER).distinct().select(USER, F.lit(ALL).alias("slice"))
+    if slices is not None:
+        membership = membership.unionByName(slices.select(USER, "slice").distinct()).distinct()
+    joined = per_user.join(membership, USER)
+    names = [f"{m}@{k}" for m in ACCURACY_METRICS for k in ks] + ["mrr"]
+    agg = joined.groupBy(*groups, "slice").agg(
+        F.count(F.lit(1)).alias("users"), *[F.avg(F.col(f"`{n}`")).alias(n) for n in names]
+    )
+    k_of = {f"{m}@{k}": k for m in ACCURACY_METRICS for k in ks} | {"mrr": max(ks)}
+    return _stack(agg, [*groups, "slice"], names, k_of)
 
 
 def popularity_buckets(train: DataFrame, catalogue: DataFrame, shares: Sequence[float] = (1 / 3, 2 / 3)) -> DataFrame:
@@ -119,21 +150,27 @@ def popularity_buckets(train: DataFrame, catalogue: DataFrame, shares: Sequence[
     )
 
 
-def recall_by_bucket(recs: DataFrame, truth: DataFrame, buckets: DataFrame, ks: Sequence[int]) -> DataFrame:
-    """``slice = bucket:<b>``, ``metric = recall``: recall over each user's truth items in bucket ``b``."""
-    out = None
-    t = truth.select(USER, ITEM).distinct().join(buckets, ITEM)
-    for b in ("head", "mid", "tail"):
-        part = accuracy(recs, t.where(F.col("bucket") == b).select(USER, ITEM), ks).where(
-            (F.col("metric") == "recall") & (F.col("slice") == ALL)
-        )
-        part = part.withColumn("slice", F.lit(f"bucket:{b}"))
-        out = part if out is None else out.unionByName(part)
-    assert out is not None
-    return out
+def recall_by_bucket(
+    recs: DataFrame, truth: DataFrame, buckets: DataFrame, ks: Sequence[int], groups: Sequence[str] = ()
+) -> DataFrame:
+    """``slice = bucket:<b>``, ``metric = recall``: recall over each user's truth items in bucket ``b``.
+
+    One pass for all buckets: the bucket joins the truth keys, so each (user, bucket) is a user of its own.
+    """
+    recs_g, gs = _with_groups(recs, groups)
+    tkeys = _truth_keys(truth, gs)
+    t = truth.select(*tkeys, USER, ITEM).distinct().join(buckets.select(ITEM, "bucket"), ITEM)
+    # the bucket becomes part of the truth key: recs are replicated per bucket (3 rows per list item)
+    recs_b = recs_g.crossJoin(F.broadcast(buckets.sparkSession.createDataFrame([("head",), ("mid",), ("tail",)], "bucket string")))
+    per_user = per_user_accuracy(recs_b, t, ks, [*gs, "bucket"])
+    agg = per_user.groupBy(*gs, "bucket").agg(
+        F.count(F.lit(1)).alias("users"), *[F.avg(F.col(f"`recall@{k}`")).alias(f"recall@{k}") for k in ks]
+    ).withColumn("slice", F.concat(F.lit("bucket:"), F.col("bucket")))
+    out = _stack(agg, [*gs, "slice"], [f"recall@{k}" for k in ks], {f"recall@{k}": k for k in ks})
+    return out if groups else out.drop(_G)
 
 
-def _unit_vectors(embeddings: DataFrame) -> DataFrame:
+def unit_vectors(embeddings: DataFrame) -> DataFrame:
     """``item, v``: each embedding divided by its L2 norm."""
     norm = F.sqrt(F.aggregate("embedding", F.lit(0.0), lambda a, x: a + x * x))
     return embeddings.select(ITEM, F.transform("embedding", lambda x: x / norm).alias("v"))
@@ -146,61 +183,67 @@ def beyond_accuracy(
     ks: Sequence[int],
     categories: DataFrame | None = None,
     embeddings: DataFrame | None = None,
+    groups: Sequence[str] = (),
 ) -> DataFrame:
-    """Coverage, Gini, novelty and intra-list diversity per K, long format ``slice, metric, k, value, users``.
+    """Coverage, Gini, novelty and intra-list diversity per (group and) K, long format
+    ``[groups...,] slice, metric, k, value, users`` (slice ``all``). Lazy: one plan, no action here but two
+    scalar counts (catalogue size, training users).
 
     Args:
-        recs: ``user, item, rank``.
+        recs: ``[groups...,] user, item, rank``.
         train: ``user, item`` training interactions (for novelty's popularity).
         catalogue: ``item`` (every rankable item).
         categories: ``item, category`` (for ``ild_category``).
         embeddings: ``item, embedding`` (array<float>, for ``ild_embedding``; normalised here).
     """
-    spark = recs.sparkSession
+    recs, gs = _with_groups(recs, groups)
     n_items = catalogue.select(ITEM).distinct().count()
     n_train_users = max(train.select(USER).distinct().count(), 1)
     item_users = train.select(USER, ITEM).distinct().groupBy(ITEM).agg(F.count(F.lit(1)).alias("_nu"))
-    rows = []
+    unit = unit_vectors(embeddings) if embeddings is not None else None
+    parts: list[DataFrame] = []
+
+    def metric(df: DataFrame, name: str, k: int) -> DataFrame:
+        return df.select(*gs, F.lit(ALL).alias("slice"), F.lit(name).alias("metric"), F.lit(k).alias("k"),
+                         F.col("value").cast("double").alias("value"), F.col("users").cast("long").alias("users"))
+
     for k in ks:
-        top = recs.where(F.col(RANK) <= k).select(USER, ITEM)
-        users_with_list = top.select(USER).distinct().count()
-        coverage = top.select(ITEM).distinct().count() / max(n_items, 1)
-        counts = (
-            catalogue.select(ITEM).distinct().join(top.groupBy(ITEM).agg(F.count(F.lit(1)).alias("c")), ITEM, "left")
-            .fillna(0, ["c"])
-        )
-        ordered = counts.withColumn("_i", F.row_number().over(Window.orderBy("c", ITEM)))
-        g = ordered.agg(F.sum((2 * F.col("_i") - n_items - 1) * F.col("c")).alias("num"), F.sum("c").alias("den")).first()
-        gini = float(g["num"]) / (n_items * float(g["den"])) if g and g["den"] else 0.0
-        nov_row = (
-            top.join(item_users, ITEM, "left")
-            .agg(F.avg(-F.log2(F.greatest(F.coalesce(F.col("_nu"), F.lit(1)), F.lit(1)) / F.lit(float(n_train_users)))))
-            .first()
-        )
-        novelty = float(nov_row[0]) if nov_row and nov_row[0] is not None else 0.0
-        rows += [("coverage", k, coverage, users_with_list), ("gini", k, gini, users_with_list),
-                 ("novelty", k, novelty, users_with_list)]
+        top = recs.where(F.col(RANK) <= k).select(*gs, USER, ITEM)
+        list_users = top.groupBy(*gs).agg(F.countDistinct(USER).alias("users"))
+        cov = top.groupBy(*gs).agg((F.countDistinct(ITEM) / F.lit(float(max(n_items, 1)))).alias("value"))
+        parts.append(metric(cov.join(list_users, gs), "coverage", k))
+        # Gini over the whole catalogue: items never recommended are the zeros that sort first, so only the
+        # recommended items need a position: (n_items - m) + their rank among the m recommended ones.
+        counts = top.groupBy(*gs, ITEM).agg(F.count(F.lit(1)).alias("c"))
+        m = F.count(F.lit(1)).over(Window.partitionBy(*gs))
+        pos = F.row_number().over(Window.partitionBy(*gs).orderBy("c", ITEM))
+        ranked = counts.withColumn("_i", F.lit(n_items) - m + pos)
+        gini = ranked.groupBy(*gs).agg(
+            F.when(F.sum("c") > 0, F.sum((2 * F.col("_i") - n_items - 1) * F.col("c")) / (F.lit(float(n_items)) * F.sum("c")))
+            .otherwise(0.0).alias("value"))
+        parts.append(metric(gini.join(list_users, gs), "gini", k))
+        novelty = top.join(item_users, ITEM, "left").groupBy(*gs).agg(
+            F.avg(-F.log2(F.greatest(F.coalesce(F.col("_nu"), F.lit(1)), F.lit(1)) / F.lit(float(n_train_users))))
+            .alias("value"))
+        parts.append(metric(novelty.join(list_users, gs), "novelty", k))
         if categories is not None:
             per_cat = top.join(categories.select(ITEM, "category"), ITEM, "left").fillna("(none)", ["category"])
-            per_cat = per_cat.groupBy(USER, "category").agg(F.count(F.lit(1)).alias("nc"))
-            per_user = per_cat.groupBy(USER).agg(F.sum("nc").alias("n"), F.sum(F.col("nc") * (F.col("nc") - 1)).alias("same"))
-            ild = per_user.where(F.col("n") > 1).agg(F.avg(1 - F.col("same") / (F.col("n") * (F.col("n") - 1))), F.count(F.lit(1))).first()
-            rows.append(("ild_category", k, float(ild[0]) if ild and ild[0] is not None else 0.0, int(ild[1]) if ild else 0))
-        if embeddings is not None:
-            unit = _unit_vectors(embeddings)
-            exploded = top.join(unit, ITEM).select(USER, F.posexplode("v").alias("pos", "x"))
-            sums = exploded.groupBy(USER, "pos").agg(F.sum("x").alias("s"))
-            sq = sums.groupBy(USER).agg(F.sum(F.col("s") * F.col("s")).alias("sq"))
-            n_per_user = top.join(unit.select(ITEM), ITEM).groupBy(USER).agg(F.count(F.lit(1)).alias("n"))
-            ild_e = (
-                sq.join(n_per_user, USER)
-                .where(F.col("n") > 1)
-                .agg(F.avg(1 - (F.col("sq") - F.col("n")) / (F.col("n") * (F.col("n") - 1))), F.count(F.lit(1)))
-                .first()
-            )
-            rows.append(("ild_embedding", k, float(ild_e[0]) if ild_e and ild_e[0] is not None else 0.0, int(ild_e[1]) if ild_e else 0))
-    # a handful of rows (metrics x ks): built on the driver
-    return spark.createDataFrame(
-        [(ALL, m, int(k), float(v), int(u)) for m, k, v, u in rows],
-        "slice string, metric string, k int, value double, users long",
-    )
+            per_cat = per_cat.groupBy(*gs, USER, "category").agg(F.count(F.lit(1)).alias("nc"))
+            per_user = per_cat.groupBy(*gs, USER).agg(F.sum("nc").alias("n"), F.sum(F.col("nc") * (F.col("nc") - 1)).alias("same"))
+            ild = per_user.where(F.col("n") > 1).groupBy(*gs).agg(
+                F.avg(1 - F.col("same") / (F.col("n") * (F.col("n") - 1))).alias("value"), F.count(F.lit(1)).alias("users"))
+            parts.append(metric(ild, "ild_category", k))
+        if unit is not None:
+            # per list: ||sum of unit vectors||^2, summed element-wise over the list's vectors (no explode)
+            lists = top.join(unit, ITEM).groupBy(*gs, USER).agg(F.collect_list("v").alias("vs"), F.count(F.lit(1)).alias("n"))
+            zero = F.array_repeat(F.lit(0.0), F.size(F.element_at("vs", 1)))
+            summed = F.aggregate("vs", zero, lambda acc, v: F.zip_with(acc, v, lambda a, b: a + b))
+            sq = F.aggregate(summed, F.lit(0.0), lambda a, x: a + x * x)
+            ild_e = lists.where(F.col("n") > 1).groupBy(*gs).agg(
+                F.avg(1 - (sq - F.col("n")) / (F.col("n") * (F.col("n") - 1))).alias("value"),
+                F.count(F.lit(1)).alias("users"))
+            parts.append(metric(ild_e, "ild_embedding", k))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out if groups else out.drop(_G)

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from socialrec.schema import columns as C
+from socialrec.schema.tables import GOLD_EXAMPLES
+
 USER, ITEM = "user", "item"
 SPLITS = ("train", "validation", "test")
 
@@ -54,3 +57,34 @@ def temporal_pairs(examples: DataFrame, user_col: str = "user_idx", item_col: st
     first = F.min(F.when(F.col("split") == "train", 0).when(F.col("split") == "validation", 1).otherwise(2))
     per_pair = examples.groupBy(F.col(user_col).alias(USER), F.col(item_col).alias(ITEM)).agg(first.alias("_s"))
     return per_pair.select(USER, ITEM, F.element_at(F.array(*[F.lit(s) for s in SPLITS]), F.col("_s") + 1).alias("split"))
+
+
+def protocol_pairs(examples: DataFrame, protocol: str, ratios: Sequence[float], seed: int) -> DataFrame:
+    """``user_id, user_idx, item_idx, split`` for ``gold.examples``' distinct positive pairs under ``protocol``
+    (``temporal``: the pair's earliest split; ``random``: :func:`random_user_split`)."""
+    if protocol == "temporal":
+        split = temporal_pairs(examples)
+    elif protocol == "random":
+        split = random_user_split(examples.select(F.col("user_idx").alias(USER), F.col("item_idx").alias(ITEM)), ratios, seed)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r} (temporal | random)")
+    ids = examples.select("user_idx", C.USER_ID).distinct()
+    return split.select(F.col(USER).alias("user_idx"), F.col(ITEM).alias("item_idx"), "split").join(ids, "user_idx")
+
+
+def protocol_examples(examples: DataFrame, splits: DataFrame, sequence_length: int) -> DataFrame:
+    """``gold.examples``-shaped rows relabelled by a protocol's ``splits(user_idx, item_idx, split)``.
+
+    One example per (user, item) pair (its earliest event: implicit feedback, as in the literature's random
+    protocol). A training example's sequence is the user's previous ``sequence_length`` *training* items only,
+    so no item the protocol holds out can reach a model input; other splits' examples get an empty sequence
+    (their queries are built from the training history at evaluation time).
+    """
+    first = Window.partitionBy("user_idx", "item_idx").orderBy(C.TS, C.EVENT_ID)
+    one = examples.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n", "split")
+    labelled = one.join(splits.select("user_idx", "item_idx", "split"), ["user_idx", "item_idx"]).withColumn(
+        "_train", F.col("split") == "train"
+    )
+    earlier = Window.partitionBy("user_idx", "_train").orderBy(C.TS, C.EVENT_ID).rowsBetween(-sequence_length, -1)
+    seq = F.when(F.col("_train"), F.collect_list("item_idx").over(earlier)).otherwise(F.array().cast("array<int>"))
+    return labelled.withColumn("seq_item_idx", seq.cast("array<int>")).select(*GOLD_EXAMPLES.column_names)

@@ -10,14 +10,24 @@ from pyspark.sql import SparkSession
 from rich.console import Console
 
 from socialrec.config import AppConfig
-from socialrec.pipelines import clean, embeddings, examples, features, graph, ingest, lake_init, recommend, train
+from socialrec.pipelines import (
+    clean,
+    embeddings,
+    evaluate,
+    examples,
+    features,
+    graph,
+    ingest,
+    lake_init,
+    recommend,
+    train,
+)
 from socialrec.pipelines.report import print_audit
 
 logger = logging.getLogger(__name__)
 
 Stage = tuple[str, Callable[[SparkSession, AppConfig], Any]]
 
-# Stages in order. Later issues append theirs here (train, recommend, evaluate).
 def _clean_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
     audits = clean.run(spark, cfg)
     print_audit(audits)
@@ -36,6 +46,12 @@ def _recommend_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
     return summary
 
 
+def _evaluate_and_report(spark: SparkSession, cfg: AppConfig) -> Any:
+    summary = evaluate.run(spark, cfg)
+    evaluate.print_summary(summary, Console())
+    return summary
+
+
 STAGES: list[Stage] = [
     ("init_lake", lake_init.run),
     ("ingest", ingest.run),
@@ -46,6 +62,7 @@ STAGES: list[Stage] = [
     ("examples", examples.run),
     ("train", _train_and_report),
     ("recommend", _recommend_and_report),
+    ("evaluate", _evaluate_and_report),
 ]
 
 

@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from socialrec.schema.tables import (
     SILVER_EVENTS,
     SILVER_ITEMS,
     TableSpec,
+    all_tables,
 )
 from socialrec.training.data import item_catalogue, item_positive_counts, query_rows, split_start, training_rows
 
@@ -65,16 +67,18 @@ def runs_dir(cfg: AppConfig) -> Path:
     return Path(cfg.resolve(cfg.train.runs_dir or f"{cfg.paths.root}/training"))
 
 
-def training_key(cfg: AppConfig, versions: dict[str, int], source: str) -> str:
-    """A hash of everything that decides the trained model: inputs' versions and the training settings."""
+def training_key(cfg: AppConfig, versions: dict[str, int], source: str, label: str = "temporal") -> str:
+    """A hash of everything that decides the trained model: inputs' versions, protocol and training settings."""
     train = cfg.train.model_dump(mode="json", exclude={"retrain", "cache_dir", "runs_dir"})
-    payload = {
+    payload: dict[str, Any] = {
         "source": source,
         "versions": versions,
         "train": train,
         "examples": cfg.examples.model_dump(mode="json"),
         "embedding_model": cfg.embeddings.model,
     }
+    if label != "temporal":  # the temporal key stays what it was, so existing runs are still found
+        payload["protocol"] = label
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -133,8 +137,43 @@ def _write_queries(df: DataFrame, path: Path, files: int) -> int:
     return int(df.sparkSession.read.parquet(str(path)).count())
 
 
-def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
-    """Train (or resume, or return the already registered model); returns the run's figures."""
+@dataclass
+class TrainingData:
+    """What a training run learns from and is validated on.
+
+    ``examples`` has gold.examples' columns; ``history`` (``user_idx, item_idx, ts, event_id``) is what an
+    evaluation query's state (its last items) is built from, cut at the split points ``cutoffs`` (t1, t2), or
+    not cut at all when ``cutoffs`` is None (the random protocol: history is the user's training items).
+    ``label`` names the protocol in the training key; ``versions`` are the inputs' Delta versions.
+    """
+
+    label: str
+    examples: DataFrame
+    history: DataFrame
+    cutoffs: tuple[Any, Any] | None
+    versions: dict[str, int]
+
+
+def temporal_training_data(lake: Lake, source: str) -> TrainingData:
+    """gold.examples' global temporal split, queries cut at its split points (the default)."""
+    mine = F.col(C.SOURCE) == source
+    examples = lake.read(GOLD_EXAMPLES).where(mine)
+    history = (
+        lake.read(SILVER_EVENTS).where(mine)
+        .join(lake.read(GOLD_ITEM_INDEX).where(mine).select(C.ITEM_ID, "item_idx"), C.ITEM_ID)
+        .join(lake.read(GOLD_USER_INDEX).where(mine).select(C.USER_ID, "user_idx"), C.USER_ID)
+        .select("user_idx", "item_idx", C.TS, C.EVENT_ID)
+    )
+    t1, t2 = split_start(examples, "validation"), split_start(examples, "test")
+    if t1 is None or t2 is None:
+        raise TrainingInputError("gold.examples has no validation or no test split: run the examples stage")
+    versions = {spec.qualified_name: lake.version(spec) for spec in INPUTS}
+    return TrainingData("temporal", examples, history, (t1, t2), versions)
+
+
+def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -> dict[str, Any]:
+    """Train (or resume, or return the already registered model) on ``data`` (default: the temporal split of
+    gold.examples); returns the run's figures."""
     import mlflow
 
     from socialrec.training import tracking
@@ -143,8 +182,9 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
     t_start = time.perf_counter()
     source = adapter_for(cfg.data.dataset, cfg).name
     lake = Lake(spark, cfg)
-    versions = {spec.qualified_name: lake.version(spec) for spec in INPUTS}
-    key = training_key(cfg, versions, source)
+    data = data or temporal_training_data(lake, source)
+    versions = data.versions
+    key = training_key(cfg, versions, source, data.label)
     run_dir = runs_dir(cfg) / f"{source}-{key}"
     state_file = run_dir / "state.json"
     state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.is_file() else {}
@@ -159,7 +199,7 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     mine = F.col(C.SOURCE) == source
-    examples = lake.read(GOLD_EXAMPLES).where(mine)
+    examples = data.examples
     n_users = _max_index(lake.read(GOLD_USER_INDEX).where(mine), "user_idx") + 1
     n_items = _max_index(lake.read(GOLD_ITEM_INDEX).where(mine), "item_idx") + 1
     world = cfg.train.num_processes
@@ -177,15 +217,8 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
             f"{n_train} training examples cannot fill one step of batch_size={cfg.train.batch_size} x "
             f"num_processes={world}: lower train.batch_size or add data"
         )
-    history = (
-        lake.read(SILVER_EVENTS).where(mine)
-        .join(lake.read(GOLD_ITEM_INDEX).where(mine).select(C.ITEM_ID, "item_idx"), C.ITEM_ID)
-        .join(lake.read(GOLD_USER_INDEX).where(mine).select(C.USER_ID, "user_idx"), C.USER_ID)
-        .select("user_idx", "item_idx", C.TS, C.EVENT_ID)
-    )
-    t1, t2 = split_start(examples, "validation"), split_start(examples, "test")
-    if t1 is None or t2 is None:
-        raise TrainingInputError("gold.examples has no validation or no test split: run the examples stage")
+    history = data.history
+    t1, t2 = data.cutoffs or (None, None)
     n_valid = _write_queries(query_rows(examples, history, "validation", ["train"], t1, seq_len, n_nb), run_dir / "valid", 2 * world)
     n_test = _write_queries(query_rows(examples, history, "test", ["train", "validation"], t2, seq_len, n_nb), run_dir / "test", 2 * world)
     if n_valid == 0:
@@ -211,12 +244,13 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
     try:
         if not resumed_run:
             tracking.log_params(cfg.flat())
-            tracking.log_lineage({name: (lake.location(spec), versions[name]) for name, spec in
-                                  ((s.qualified_name, s) for s in INPUTS)}, source, tracking.git_commit(cfg.project_root))
+            specs = {s.qualified_name: s for s in all_tables()}
+            tracking.log_lineage({name: (lake.location(specs[name]), v) for name, v in versions.items()}, source,
+                                 tracking.git_commit(cfg.project_root))
             mlflow.log_params({"data.n_train_examples": n_train, "data.n_valid_users": n_valid,
                                "data.n_test_users": n_test, "model.n_users": n_users, "model.n_items": n_items,
                                "model.text_dim": sizes["text_dim"], "train.steps_per_epoch_resolved": steps})
-            mlflow.set_tags({"socialrec.training_key": key})
+            mlflow.set_tags({"socialrec.training_key": key, "socialrec.protocol": data.label})
         job = {
             "spec": spec.to_dict(),
             "catalogue_path": str(run_dir / "catalogue.npz"),

@@ -658,3 +658,59 @@ GOLD_RECOMMENDATIONS = register(
         "Rerunning a run date replaces its (source, run_date) partition.",
     )
 )
+
+
+# Evaluation (DESIGN §7)
+
+GOLD_EVAL_SPLITS = register(
+    TableSpec(
+        name="eval_splits",
+        layer="gold",
+        schema=StructType(
+            [
+                _f("protocol", _s(), False),
+                _f("split_seed", IntegerType(), False),
+                _f("split", _s(), False),
+                _f(C.USER_ID, _s(), False),
+                _f("user_idx", IntegerType(), False),
+                _f("item_idx", IntegerType(), False),
+                _f(C.SOURCE, _s(), False),
+            ]
+        ),
+        keys=(C.SOURCE, "protocol", "user_idx", "item_idx"),
+        # One partition per (source, protocol): a rerun replaces only its own protocol's split.
+        partition_by=(C.SOURCE, "protocol"),
+        pii={C.USER_ID: "pseudonym"},
+        description="The distinct positive (user, item) pairs of an evaluation protocol, each in one split "
+        "(train / validation / test): the global temporal split of gold.examples, or the literature's seeded "
+        "per-user random split.",
+    )
+)
+
+GOLD_EVALUATION = register(
+    TableSpec(
+        name="evaluation",
+        layer="gold",
+        schema=StructType(
+            [
+                _f("model", _s(), False),
+                _f("dataset", _s(), False),
+                _f("protocol", _s(), False),
+                _f("split", _s(), False),
+                _f("metric", _s(), False),
+                _f("k", IntegerType(), False),
+                _f("slice", _s(), False),
+                _f("value", DoubleType(), False),
+                _f("users", LongType(), False),
+                _f("seed", IntegerType(), False),
+                _f("run_id", _s(), False),
+                _f("evaluated_at", TimestampType(), False),
+            ]
+        ),
+        keys=("run_id", "model", "seed", "split", "metric", "k", "slice"),
+        partition_by=("dataset",),
+        description="Offline metrics, one row per (evaluation run, model, seed, split, metric, k, slice): full "
+        "ranking over all items minus each user's earlier items. Aggregates only, no per-user rows. run_id is the "
+        "evaluation's MLflow run.",
+    )
+)

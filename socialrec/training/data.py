@@ -71,14 +71,15 @@ def query_rows(
 
     The user's state is taken **at the split point** ``cutoff``: the last ``seq_len`` items of ``history``
     (``user_idx, item_idx, ts, event_id``: every indexed event, any type) strictly before it, as a batch job
-    run at that moment would see them. Nothing after the split point (not even the views that precede a held-out
+    run at that moment would see them (``cutoff=None``: all of ``history``, for protocols whose history is
+    already restricted, e.g. the random split's training items). Nothing after the split point (not even the views that precede a held-out
     purchase) reaches the query. ``truth`` is the split's positives minus ``exclude`` (the positives of
     ``exclude_splits``); users whose truth is empty are dropped.
     """
     in_split = examples.where(F.col("split") == split)
     latest = Window.partitionBy("user_idx").orderBy(F.col(C.TS).desc(), F.col(C.EVENT_ID).desc())
     before = (
-        history.where(F.col(C.TS) < F.lit(cutoff))
+        (history if cutoff is None else history.where(F.col(C.TS) < F.lit(cutoff)))
         .withColumn("_n", F.row_number().over(latest))
         .where(F.col("_n") <= seq_len)
         .groupBy("user_idx")

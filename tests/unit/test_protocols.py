@@ -52,3 +52,50 @@ def test_temporal_pairs_keep_the_earliest_split(spark: SparkSession) -> None:
         temporal_pairs(ex),
         spark.createDataFrame([(0, 1, "train"), (0, 2, "validation"), (1, 3, "test")], "user int, item int, split string"),
     )
+
+
+EXAMPLE_COLS = (
+    "split string, user_id string, user_idx int, item_id string, item_idx int, event_id string, event_type string, "
+    "ts timestamp, seq_item_idx array<int>, neighbour_idx array<int>, source string"
+)
+
+
+def test_protocol_examples_one_per_pair_and_train_only_sequences(spark: SparkSession) -> None:
+    from datetime import datetime
+
+    from socialrec.evaluation.protocols import protocol_examples
+
+    def ex(event: str, item: int, day: int) -> tuple[object, ...]:
+        return ("train", "u0", 0, f"i{item}", item, event, "rating", datetime(2020, 1, day), [9, 9], [5], "s")
+
+    # item 1 twice (earliest e1 kept), item 2 held out by the protocol, item 3 after it in time
+    examples = spark.createDataFrame([ex("e1", 1, 1), ex("e2", 1, 2), ex("e3", 2, 3), ex("e4", 3, 4)], EXAMPLE_COLS)
+    splits = spark.createDataFrame([(0, 1, "train"), (0, 2, "test"), (0, 3, "train")], "user_idx int, item_idx int, split string")
+    got = protocol_examples(examples, splits, sequence_length=5).select("split", "event_id", "item_idx", "seq_item_idx")
+    assertDataFrameEqual(
+        got,
+        spark.createDataFrame(
+            # item 3's sequence skips the held-out item 2: only earlier *training* items reach a model input
+            [("train", "e1", 1, []), ("test", "e3", 2, []), ("train", "e4", 3, [1])],
+            "split string, event_id string, item_idx int, seq_item_idx array<int>",
+        ),
+    )
+
+
+def test_protocol_pairs_carry_the_user_id(spark: SparkSession) -> None:
+    from datetime import datetime
+
+    from socialrec.evaluation.protocols import protocol_pairs
+
+    rows = [(s, "u0", 0, f"i{i}", i, f"e{i}", "rating", datetime(2020, 1, 1 + i), [], [], "s")
+            for s, i in (("train", 1), ("validation", 2), ("test", 3))]
+    examples = spark.createDataFrame(rows, EXAMPLE_COLS)
+    assertDataFrameEqual(
+        protocol_pairs(examples, "temporal", (0.8, 0.1, 0.1), 1),
+        spark.createDataFrame([(0, 1, "train", "u0"), (0, 2, "validation", "u0"), (0, 3, "test", "u0")],
+                              "user_idx int, item_idx int, split string, user_id string"),
+    )
+    random = protocol_pairs(examples, "random", (0.4, 0.3, 0.3), 1).collect()
+    assert sorted(r["split"] for r in random) == ["test", "train", "validation"]
+    with pytest.raises(ValueError, match="unknown protocol"):
+        protocol_pairs(examples, "leave_one_out", (0.8, 0.1, 0.1), 1)
