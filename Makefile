@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast test-slow test-gpu bench lint typecheck clean mlflow-ui docs
+.PHONY: help setup run test test-fast test-gpu bench bench-quality lint clean mlflow-ui docs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
@@ -44,6 +44,9 @@ bench: ## benchmarks (medians of several runs; see bench/README.md): lake, inges
 	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
 	$(PY) -m bench.training --repeats 3
 	$(PY) -m bench.recommend --repeats 3
+
+bench-quality: ## evaluation on the shared LastFM and Ciao datasets vs published figures (long: see docs/evaluation.md)
+	$(PY) -m bench.quality --datasets lastfm,ciao --protocols random,temporal --seeds 42,43,44
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: ## the MLflow UI on the local store (var/mlflow), http://127.0.0.1:$(MLFLOW_PORT)

@@ -23,7 +23,9 @@ they refuse training splits above ``evaluate.max_train_pairs`` before any work.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,12 +230,23 @@ GROUPS = ["model", "seed", "split"]
 
 def all_metrics(spark: SparkSession, lists: list[ModelLists], truth: DataFrame, slices: DataFrame, buckets: DataFrame,
                 train_pairs: DataFrame, catalogue: DataFrame, categories: DataFrame, embeddings: DataFrame | None,
-                ks: list[int]) -> pd.DataFrame:
+                ks: list[int], scratch: Path) -> pd.DataFrame:
     """Every metric of every model, seed and split in one Spark plan, long format
-    (``model, seed, split, slice, metric, k, value, users``)."""
+    (``model, seed, split, slice, metric, k, value, users``).
+
+    The lists go through a Parquet file in ``scratch``: a DataFrame made from pandas would embed them in every
+    task of the plan (megabytes per task, for each of its ~100 stages).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     frames = [r.assign(model=ml.model, seed=ml.seed, split=split) for ml in lists for split, r in ml.recs.items()]
     recs_pdf = pd.concat(frames, ignore_index=True)[[*GROUPS, M.USER, M.ITEM, M.RANK]]
-    recs = spark.createDataFrame(recs_pdf, "model string, seed int, split string, user long, item long, rank int").persist()
+    recs_pdf = recs_pdf.astype({"seed": "int32", M.USER: "int64", M.ITEM: "int64", M.RANK: "int32"})
+    scratch.mkdir(parents=True, exist_ok=True)
+    path = scratch / "lists.parquet"
+    pq.write_table(pa.Table.from_pandas(recs_pdf, preserve_index=False), path)
+    recs = spark.read.parquet(str(path)).persist()
     try:
         acc = M.accuracy(recs, truth, ks, slices, groups=GROUPS)
         by_bucket = M.recall_by_bucket(recs, truth, buckets, ks, groups=GROUPS)
@@ -241,6 +254,7 @@ def all_metrics(spark: SparkSession, lists: list[ModelLists], truth: DataFrame, 
         out: pd.DataFrame = acc.unionByName(by_bucket).unionByName(beyond).toPandas()
     finally:
         recs.unpersist()
+        shutil.rmtree(scratch, ignore_errors=True)
     order = {(ml.model, ml.seed): i for i, ml in enumerate(lists)}
     out["_o"] = [order[(m, s)] for m, s in zip(out["model"], out["seed"], strict=True)]
     return out.sort_values(["_o", "split", "slice", "metric", "k"]).drop(columns="_o").reset_index(drop=True)
@@ -328,14 +342,16 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
 
     evaluated_at = datetime.now(UTC).replace(tzinfo=None)
     tm = time.perf_counter()
-    table = all_metrics(spark, lists, truth, slices, buckets, train_pairs, catalogue, categories, embeddings, ev.ks)
+    scratch = Path(cfg.resolve(cfg.paths.tmp_dir())) / f"evaluate-{uuid.uuid4().hex[:12]}"
+    table = all_metrics(spark, lists, truth, slices, buckets, train_pairs, catalogue, categories, embeddings, ev.ks,
+                        scratch)
     logger.info("metrics of %d models x %d splits in %.1fs", len(lists), len(ev.splits), time.perf_counter() - tm)
     for df in (truth, train_pairs, cat, slices, buckets):
         df.unpersist()
 
     # One MLflow run and one append: the figures land together or not at all.
-    experiment = mlflow.set_experiment(ev.experiment)
-    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=f"{source}-{ev.protocol}") as active:
+    experiment_id = tracking.ensure_experiment(cfg, ev.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{source}-{ev.protocol}") as active:
         run_id = active.info.run_id
         mlflow.log_params({"dataset": source, "protocol": ev.protocol, "ks": ev.ks, "seeds": ev.seeds,
                            "ratios": ratios_for(cfg, source) if ev.protocol == "random" else "temporal",

@@ -38,15 +38,17 @@ def artifact_location(cfg: AppConfig) -> str | None:
     return Path(cfg.resolve(cfg.paths.mlflow_dir()), "artifacts").as_uri()
 
 
-def ensure_experiment(cfg: AppConfig) -> str:
-    """The experiment id, creating it with an explicit artifact location (else MLflow writes ./mlruns)."""
+def ensure_experiment(cfg: AppConfig, name: str | None = None) -> str:
+    """The id of experiment ``name`` (default ``tracking.experiment``), creating it with an explicit artifact
+    location (else MLflow writes ./mlruns in the working directory)."""
     import mlflow
 
+    name = name or cfg.tracking.experiment
     mlflow.set_tracking_uri(tracking_uri(cfg))
-    found = mlflow.get_experiment_by_name(cfg.tracking.experiment)
+    found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    return str(mlflow.create_experiment(cfg.tracking.experiment, artifact_location=artifact_location(cfg)))
+    return str(mlflow.create_experiment(name, artifact_location=artifact_location(cfg)))
 
 
 def git_commit(cwd: str) -> str:

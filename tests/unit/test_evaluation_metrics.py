@@ -86,3 +86,39 @@ def test_spark_metrics_match_the_reference_implementation(spark: SparkSession) -
         assert beyond[("all", "novelty", k)] == pytest.approx(reference.novelty(recs, train, k), abs=1e-9)
         assert beyond[("all", "ild_category", k)] == pytest.approx(reference.ild_category(recs, category, k), abs=1e-9)
         assert beyond[("all", "ild_embedding", k)] == pytest.approx(reference.ild_embedding(recs, vectors, k), abs=1e-9)
+
+
+def test_grouped_metrics_equal_one_run_per_group(spark: SparkSession) -> None:
+    """Two models and two splits in one plan give exactly what each (model, split) gives alone."""
+    recs_rows = [("a", "validation", "u1", "i1", 1), ("a", "validation", "u1", "i2", 2), ("a", "test", "u1", "i3", 1),
+                 ("a", "test", "u2", "i1", 1), ("b", "validation", "u1", "i2", 1), ("b", "test", "u2", "i2", 1),
+                 ("b", "test", "u2", "i3", 2)]
+    truth_rows = [("validation", "u1", "i2"), ("test", "u1", "i3"), ("test", "u2", "i3"), ("test", "u2", "i4")]
+    recs = spark.createDataFrame(recs_rows, "model string, split string, user string, item string, rank int")
+    truth = spark.createDataFrame(truth_rows, "split string, user string, item string")
+    train = spark.createDataFrame([("u1", "i1"), ("u2", "i1"), ("u2", "i2")], "user string, item string")
+    catalogue = spark.createDataFrame([(f"i{i}",) for i in range(1, 6)], "item string")
+    categories = spark.createDataFrame([("i1", "x"), ("i2", "x"), ("i3", "y")], "item string, category string")
+    slices = spark.createDataFrame([("u2", "cold")], "user string, slice string")
+    buckets = popularity_buckets(train, catalogue)
+    grouped_acc = accuracy(recs, truth, [1, 2], slices, groups=["model", "split"]).toPandas()
+    grouped_bucket = recall_by_bucket(recs, truth, buckets, [2], groups=["model", "split"]).toPandas()
+    grouped_beyond = beyond_accuracy(recs, train, catalogue, [2], categories, groups=["model", "split"]).toPandas()
+    for model, split in (("a", "validation"), ("b", "test")):
+        if True:  # two of the four groups, each against its own ungrouped run
+            r = recs.where((recs.model == model) & (recs.split == split)).drop("model", "split")
+            t = truth.where(truth.split == split).drop("split")
+
+            def pick(df, m=model, s=split):  # type: ignore[no-untyped-def]
+                return df[(df["model"] == m) & (df["split"] == s)].drop(columns=["model", "split"])
+
+            for got, alone in (
+                (pick(grouped_acc), accuracy(r, t, [1, 2], slices).toPandas()),
+                (pick(grouped_bucket), recall_by_bucket(r, t, buckets, [2]).toPandas()),
+                (pick(grouped_beyond), beyond_accuracy(r, train, catalogue, [2], categories).toPandas()),
+            ):
+                key = ["slice", "metric", "k"]
+                a = got.sort_values(key).reset_index(drop=True)
+                b = alone.sort_values(key).reset_index(drop=True)
+                assert a[key].equals(b[key]), (model, split)
+                assert (a["value"] - b["value"]).abs().max() < 1e-12 and a["users"].tolist() == b["users"].tolist()
