@@ -104,21 +104,20 @@ def test_grouped_metrics_equal_one_run_per_group(spark: SparkSession) -> None:
     grouped_acc = accuracy(recs, truth, [1, 2], slices, groups=["model", "split"]).toPandas()
     grouped_bucket = recall_by_bucket(recs, truth, buckets, [2], groups=["model", "split"]).toPandas()
     grouped_beyond = beyond_accuracy(recs, train, catalogue, [2], categories, groups=["model", "split"]).toPandas()
-    for model, split in (("a", "validation"), ("b", "test")):
-        if True:  # two of the four groups, each against its own ungrouped run
-            r = recs.where((recs.model == model) & (recs.split == split)).drop("model", "split")
-            t = truth.where(truth.split == split).drop("split")
+    for model, split in (("a", "validation"), ("b", "test")):  # two of the four groups, each against its own ungrouped run
+        r = recs.where((recs.model == model) & (recs.split == split)).drop("model", "split")
+        t = truth.where(truth.split == split).drop("split")
 
-            def pick(df, m=model, s=split):  # type: ignore[no-untyped-def]
-                return df[(df["model"] == m) & (df["split"] == s)].drop(columns=["model", "split"])
+        def pick(df, m=model, s=split):  # type: ignore[no-untyped-def]
+            return df[(df["model"] == m) & (df["split"] == s)].drop(columns=["model", "split"])
 
-            for got, alone in (
-                (pick(grouped_acc), accuracy(r, t, [1, 2], slices).toPandas()),
-                (pick(grouped_bucket), recall_by_bucket(r, t, buckets, [2]).toPandas()),
-                (pick(grouped_beyond), beyond_accuracy(r, train, catalogue, [2], categories).toPandas()),
-            ):
-                key = ["slice", "metric", "k"]
-                a = got.sort_values(key).reset_index(drop=True)
-                b = alone.sort_values(key).reset_index(drop=True)
-                assert a[key].equals(b[key]), (model, split)
-                assert (a["value"] - b["value"]).abs().max() < 1e-12 and a["users"].tolist() == b["users"].tolist()
+        for got, alone in (
+            (pick(grouped_acc), accuracy(r, t, [1, 2], slices).toPandas()),
+            (pick(grouped_bucket), recall_by_bucket(r, t, buckets, [2]).toPandas()),
+            (pick(grouped_beyond), beyond_accuracy(r, train, catalogue, [2], categories).toPandas()),
+        ):
+            key = ["slice", "metric", "k"]
+            a = got.sort_values(key).reset_index(drop=True)
+            b = alone.sort_values(key).reset_index(drop=True)
+            assert a[key].equals(b[key]), (model, split)
+            assert (a["value"] - b["value"]).abs().max() < 1e-12 and a["users"].tolist() == b["users"].tolist()
