@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,41 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = Path(os.environ.get("SOCIALREC_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
+class _DefaultRun:
+    """``make run`` on the default data, started in the background as soon as collection shows a test needs it.
+
+    It is a separate process, so it runs while the tests that do not need it run in this one (their Spark jobs
+    leave the CPUs idle part of the time); those that need it are ordered last and wait for it.
+    """
+
+    proc: subprocess.Popen[bytes] | None = None
+    root: Path | None = None
+    args: list[str] = []
+
+
+def _start_default_run(config: pytest.Config) -> None:
+    import tempfile
+
+    base = Path(str(config.option.basetemp)) if config.option.basetemp else None
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="socialrec-default-run-", dir=base))
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    args = [sys.executable, "-m", "jobs.run_all", "--env", "test", "--set", f"paths.root={root}"]
+    # Output to files, not pipes: nobody reads a pipe while the tests run, and a full one would block the job.
+    with open(root / "stdout.txt", "wb") as out, open(root / "stderr.txt", "wb") as err:
+        _DefaultRun.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err)
+    _DefaultRun.root, _DefaultRun.args = root, args
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """GPU tests skip without CUDA, so CI passes on CPU machines."""
+    """GPU tests skip without CUDA, so CI passes on CPU machines; tests on the ``default_run`` lake go last and
+    the run starts now, in the background."""
+    needs_run = [item for item in items if "default_run" in getattr(item, "fixturenames", ())]
+    if needs_run and not config.option.collectonly:
+        others = [item for item in items if "default_run" not in getattr(item, "fixturenames", ())]
+        items[:] = others + needs_run
+        _start_default_run(config)
     try:
         import torch
 
@@ -76,20 +111,33 @@ def lake_cfg(cfg, root: Path, **data: object):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def default_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def default_run():  # type: ignore[no-untyped-def]
     """``make run`` once per test session: ``jobs.run_all`` in a real subprocess on the embedded default data
-    (the synthetic platform at its default size), ``--env test``. Slow tests that need a lake with every table
-    and a registered model read it (and must not change what others assert on)."""
-    import subprocess
-
+    (the synthetic platform at its default size), ``--env test``, started in the background at collection.
+    Slow tests that need a lake with every table and a registered model read it (and must not change what
+    others assert on)."""
     from socialrec.config import load_config
 
-    root = tmp_path_factory.mktemp("default-run")
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.run_all", "--env", "test", "--set", f"paths.root={root}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
-    )
+    proc, root = _DefaultRun.proc, _DefaultRun.root
+    assert proc is not None and root is not None, "default_run starts at collection (pytest_collection_modifyitems)"
+    try:
+        code = proc.wait(timeout=1500)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    done = subprocess.CompletedProcess(_DefaultRun.args, code, (root / "stdout.txt").read_text(errors="replace"),
+                                       (root / "stderr.txt").read_text(errors="replace"))
     assert done.returncode == 0, done.stderr[-5000:]
     cfg = load_config("test", {"paths.root": str(root)}, conf_dir=REPO / "conf")
-    return {"root": root, "done": done, "cfg": cfg}
+    yield {"root": root, "done": done, "cfg": cfg}
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run nobody waited for (tests deselected or failed early) is stopped, not left behind."""
+    proc = _DefaultRun.proc
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if _DefaultRun.root is not None:
+        shutil.rmtree(_DefaultRun.root, ignore_errors=True)

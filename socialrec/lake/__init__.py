@@ -100,6 +100,10 @@ class Lake:
     def version(self, spec: TableSpec) -> int:
         return self.engine.version(self.location(spec))
 
+    def row_count(self, spec: TableSpec) -> int | None:
+        """Rows of the current version from the log's statistics (None when the engine cannot tell cheaply)."""
+        return self.engine.row_count(self.location(spec))
+
     def history(self, spec: TableSpec) -> list[dict[str, Any]]:
         return self.engine.history(self.location(spec))
 

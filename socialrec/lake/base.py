@@ -121,6 +121,11 @@ class LakeEngine(abc.ABC):
     @abc.abstractmethod
     def version(self, path: str) -> int: ...
 
+    def row_count(self, path: str) -> int | None:
+        """Rows of the current version from the transaction log's file statistics (no data scan), or None when
+        the engine cannot tell without one."""
+        return None
+
     @abc.abstractmethod
     def register_sql(self, qualified_name: str, path: str, spec: TableSpec) -> str:
         """Make the table queryable as ``qualified_name`` in ``spark.sql``; returns the name to use."""

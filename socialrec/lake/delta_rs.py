@@ -124,6 +124,13 @@ class DeltaRsEngine(LakeEngine):
         v = self._table(path).version()
         return int(v)
 
+    def row_count(self, path: str) -> int | None:
+        actions = self._table(path).get_add_actions(flatten=True)
+        if "num_records" not in actions.column_names:
+            return None
+        counts = actions.column("num_records").to_pylist()
+        return None if any(c is None for c in counts) else int(sum(counts))
+
     def history(self, path: str) -> list[dict[str, Any]]:
         out = []
         for h in self._table(path).history():

@@ -83,6 +83,10 @@ class DeltaSparkEngine(LakeEngine):
             reader = reader.option("versionAsOf", version)
         return reader.load(path).select(*spec.column_names)
 
+    def row_count(self, path: str) -> int | None:
+        # Delta answers an unfiltered count from the log's statistics (a metadata-only query).
+        return int(self.spark.read.format("delta").load(path).count())
+
     def version(self, path: str) -> int:
         row = self._delta_table.forPath(self.spark, path).history(1).select("version").first()
         return int(row[0]) if row else -1

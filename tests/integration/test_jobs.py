@@ -33,6 +33,10 @@ def test_run_all_on_the_default_data_builds_every_table_a_model_that_beats_most_
     assert (root / "lake" / "silver" / "events" / "_delta_log").is_dir()
     assert "Delta engine: delta-" in done.stderr  # the engine and why are logged at start
     assert "silver.audit" in done.stdout and "quarantined" in done.stdout  # the audit counts are printed
+    # the one-screen summary: tables written with rows and versions, MLflow runs, the report, time per stage
+    assert "tables written by this run" in done.stdout and "gold.evaluation" in done.stdout
+    assert "MLflow train run:" in done.stdout and "MLflow evaluate run:" in done.stdout
+    assert "evaluation report:" in done.stdout and "time per stage" in done.stdout
 
     shown = run_job("jobs.sql", "SHOW TABLES IN silver", "--format", "csv", root=root)
     assert shown.returncode == 0, shown.stderr
