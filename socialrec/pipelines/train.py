@@ -238,7 +238,8 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
     active = mlflow.start_run(run_id=resumed_run) if resumed_run else mlflow.start_run(
         experiment_id=experiment_id, run_name=f"{source}-{key[:8]}")
     run_id = active.info.run_id
-    state = {"status": "training", "run_id": run_id, "key": key, "source": source, "versions": versions}
+    state = {"status": "training", "run_id": run_id, "key": key, "source": source, "versions": versions,
+             "protocol": data.label}
     _write_json(state_file, state)
     old_tmp = os.environ.get("TMPDIR")
     try:
