@@ -436,7 +436,7 @@ class AppConfig(StrictModel):
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow params."""
-        return dict(_flatten(self.model_dump(mode="json")))
+        return dict(flatten(self.model_dump(mode="json")))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def _merge(dst: dict[str, Any], src: Mapping[str, Any], origin: dict[str, str], 
             dst[key] = dict(value) if isinstance(value, Mapping) else value
             origin[dotted] = where
             if isinstance(value, Mapping):
-                for sub in _flatten(value, dotted + "."):
+                for sub in flatten(value, dotted + "."):
                     origin[sub[0]] = where
 
 
@@ -554,10 +554,11 @@ def _set_dotted(dst: dict[str, Any], dotted: str, value: Any, origin: dict[str, 
     origin[dotted] = where
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Nested mapping -> ``(dotted.key, value)`` pairs (empty mappings are values)."""
     for key, value in data.items():
         if isinstance(value, Mapping) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
+            yield from flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 

@@ -17,7 +17,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +29,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
-from socialrec.config import ENV_PREFIX, ENVIRONMENTS, AppConfig
+from socialrec.config import ENV_PREFIX, ENVIRONMENTS, AppConfig, flatten
 from socialrec.schema.tables import PiiForm, TableSpec, all_tables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -272,14 +272,6 @@ def _keys_table(model: type[BaseModel], prefix: str) -> list[str]:
     return lines
 
 
-def _flat_yaml(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in data.items():
-        if isinstance(value, Mapping) and value:
-            yield from _flat_yaml(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 def _overlay_table(conf_dir: Path) -> list[str]:
     """Every key the YAML files set, and its value per file (generated from the files themselves)."""
     files = ["base", *ENVIRONMENTS]
@@ -287,7 +279,7 @@ def _overlay_table(conf_dir: Path) -> list[str]:
     for name in files:
         path = conf_dir / f"{name}.yaml"
         data = yaml.safe_load(path.read_text()) if path.is_file() else None
-        for key, value in _flat_yaml(data or {}):
+        for key, value in flatten(data or {}):
             values.setdefault(key, {})[name] = value
     lines = [
         "| key | " + " | ".join(f"`conf/{n}.yaml`" for n in files) + " |",

@@ -61,50 +61,38 @@ def _plots(table: pd.DataFrame, split: str, out: Path, ks: Sequence[int]) -> lis
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = []
     t = _mean(table, split=split)
     models = list(dict.fromkeys(t["model"]))
     k = sorted(ks)[len(ks) // 2] if ks else 10
-    # 1. accuracy bars per model
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("recall", "ndcg"), strict=True):
-        for i, kk in enumerate(sorted(ks)):
-            vals = [t[(t["model"] == m) & (t["metric"] == metric) & (t["k"] == kk) & (t["slice"] == ALL)]["value"].mean()
-                    for m in models]
-            width = 0.8 / max(len(ks), 1)
-            ax.bar([x + i * width for x in range(len(models))], vals, width, label=f"@{kk}")
-        ax.set_xticks([x + 0.4 - 0.4 / max(len(ks), 1) for x in range(len(models))], models, rotation=30, ha="right")
-        ax.set_title(f"{metric} ({split})")
+
+    def values(metric: str, kk: int, slice_: str = ALL) -> list[float]:
+        sel = t[(t["metric"] == metric) & (t["k"] == kk) & (t["slice"] == slice_)]
+        return [float(sel[sel["model"] == m]["value"].mean()) for m in models]
+
+    def bars(ax: Any, series: dict[str, list[float]], title: str) -> None:
+        """One group of bars per model, one bar per series."""
+        width = 0.8 / max(len(series), 1)
+        for i, (label, vals) in enumerate(series.items()):
+            ax.bar([x + i * width for x in range(len(models))], vals, width, label=label)
+        ax.set_xticks([x + 0.4 - width / 2 for x in range(len(models))], models, rotation=30, ha="right")
+        ax.set_title(title)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "metrics.png", dpi=100)
-    plt.close(fig)
-    names.append("metrics.png")
-    # 2. recall by item popularity bucket
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for i, b in enumerate(("head", "mid", "tail")):
-        vals = [t[(t["model"] == m) & (t["metric"] == "recall") & (t["k"] == k) & (t["slice"] == f"bucket:{b}")]["value"].mean()
-                for m in models]
-        ax.bar([x + i * 0.27 for x in range(len(models))], vals, 0.27, label=b)
-    ax.set_xticks([x + 0.27 for x in range(len(models))], models, rotation=30, ha="right")
-    ax.set_title(f"recall@{k} by item popularity bucket ({split})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "recall_by_popularity.png", dpi=100)
-    plt.close(fig)
-    names.append("recall_by_popularity.png")
-    # 3. catalogue coverage
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for i, kk in enumerate(sorted(ks)):
-        vals = [t[(t["model"] == m) & (t["metric"] == "coverage") & (t["k"] == kk)]["value"].mean() for m in models]
-        ax.bar([x + i * 0.8 / len(ks) for x in range(len(models))], vals, 0.8 / len(ks), label=f"@{kk}")
-    ax.set_xticks(list(range(len(models))), models, rotation=30, ha="right")
-    ax.set_title(f"catalogue coverage ({split})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "coverage.png", dpi=100)
-    plt.close(fig)
-    names.append("coverage.png")
+
+    plots = {
+        "metrics.png": [({f"@{kk}": values(metric, kk) for kk in sorted(ks)}, f"{metric} ({split})")
+                        for metric in ("recall", "ndcg")],
+        "recall_by_popularity.png": [({b: values("recall", k, f"bucket:{b}") for b in ("head", "mid", "tail")},
+                                      f"recall@{k} by item popularity bucket ({split})")],
+        "coverage.png": [({f"@{kk}": values("coverage", kk) for kk in sorted(ks)}, f"catalogue coverage ({split})")],
+    }
+    for name, panels in plots.items():
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 2, 4), squeeze=False)
+        for ax, (series, title) in zip(axes[0], panels, strict=True):
+            bars(ax, series, title)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+    names = list(plots)
     return names
 
 
