@@ -7,8 +7,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 _CONFIGURED = False
+# One stderr console for log lines and progress bars, so a live bar and the logs above it do not garble.
+STDERR = Console(stderr=True)
 NOISY = ("py4j", "urllib3", "mlflow.utils", "alembic", "filelock", "numba")
 
 
@@ -23,7 +26,7 @@ def configure_logging(level: str = "INFO", log_dir: str | None = None, job: str 
     if not _CONFIGURED:
         root.setLevel(level)
         # stderr: stdout belongs to the job's output (jobs.sql prints CSV/JSON there).
-        console = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
+        console = RichHandler(console=STDERR, show_path=False, rich_tracebacks=False, markup=False)
         console.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root.addHandler(console)
         for name in NOISY:
@@ -37,3 +40,11 @@ def configure_logging(level: str = "INFO", log_dir: str | None = None, job: str 
             fh.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s"))
             root.addHandler(fh)
     return log_file
+
+
+def progress() -> Progress:
+    """A rich progress display on the logging console (a plain no-op display when stderr is not a terminal)."""
+    return Progress(
+        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeElapsedColumn(), console=STDERR, transient=False,
+    )

@@ -13,6 +13,7 @@ from rich.table import Table
 from socialrec.config import AppConfig
 from socialrec.errors import SocialrecError
 from socialrec.lake import Lake
+from socialrec.logs import progress
 from socialrec.pipelines import (
     clean,
     embeddings,
@@ -82,26 +83,35 @@ def run(spark: SparkSession, cfg: AppConfig, only: list[str] | None = None,
     unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise SocialrecError(f"unknown stage(s) {unknown}: the stages are {names}")
-    for name, stage in STAGES:
-        if only and name not in only:
-            continue
-        logger.info("stage %s ...", name)
-        spark.sparkContext.setJobDescription(f"socialrec: {name}")
-        t0 = time.perf_counter()
-        try:
-            out = stage(spark, cfg)
-        except Exception:
-            logger.error("stage %s failed after %.1fs. Fix the cause above, then rerun the same command: finished "
-                         "stages are idempotent and this one resumes (or run it alone: --only %s)",
-                         name, time.perf_counter() - t0, name)
-            raise
-        finally:
-            spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
-        timings[name] = time.perf_counter() - t0
-        if results is not None:
-            results[name] = out
-        logger.info("stage %s done in %.1fs", name, timings[name])
+    selected = [(name, stage) for name, stage in STAGES if not only or name in only]
+    with progress() as bar:
+        task = bar.add_task("pipeline", total=len(selected))
+        for name, stage in selected:
+            bar.update(task, description=f"stage {name}")
+            _run_stage(spark, cfg, name, stage, timings, results)
+            bar.advance(task)
     return timings
+
+
+def _run_stage(spark: SparkSession, cfg: AppConfig, name: str, stage: Callable[[SparkSession, AppConfig], Any],
+               timings: dict[str, float], results: dict[str, Any] | None) -> None:
+    """One stage, timed, named in the Spark UI; a failure says how to resume."""
+    logger.info("stage %s ...", name)
+    spark.sparkContext.setJobDescription(f"socialrec: {name}")
+    t0 = time.perf_counter()
+    try:
+        out = stage(spark, cfg)
+    except Exception:
+        logger.error("stage %s failed after %.1fs. Fix the cause above, then rerun the same command: finished "
+                     "stages are idempotent and this one resumes (or run it alone: --only %s)",
+                     name, time.perf_counter() - t0, name)
+        raise
+    finally:
+        spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+    timings[name] = time.perf_counter() - t0
+    if results is not None:
+        results[name] = out
+    logger.info("stage %s done in %.1fs", name, timings[name])
 
 
 def table_versions(lake: Lake) -> dict[str, int]:
