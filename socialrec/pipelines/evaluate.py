@@ -22,6 +22,8 @@ they refuse training splits above ``evaluate.max_train_pairs`` before any work.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import time
@@ -164,6 +166,42 @@ def socialrec_lists(cfg: AppConfig, summary: dict[str, Any], source: str, pd_dat
 
         out[split] = recs_frame(held.users, rank_users(scorer, held.users, held.exclude, k))
     return out
+
+
+def baseline_key(name: str, cfg: AppConfig, pd_data: ProtocolData, k: int) -> str:
+    """What decides a baseline's lists: its settings, seed, K, and the exact pairs of every split."""
+    h = hashlib.sha256()
+    settings = {"name": name, "baselines": cfg.evaluate.baselines.model_dump(mode="json"), "seed": cfg.evaluate.seeds[0],
+                "k": k, "monitor": cfg.train.monitor, "shape": [pd_data.n_users, pd_data.n_items]}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for m in [pd_data.train, *[x for held in pd_data.held_out.values() for x in (held.truth, held.exclude)]]:
+        h.update(m.indptr.tobytes())
+        h.update(m.indices.tobytes())
+    return h.hexdigest()[:20]
+
+
+def cached_baseline_lists(spark: SparkSession, name: str, cfg: AppConfig, pd_data: ProtocolData, train_df: DataFrame,
+                          k: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """:func:`baseline_lists`, kept under ``<paths.root>/evaluation/baselines/<key>/``: re-evaluating the same
+    split with the same settings (e.g. after retraining socialrec) reuses the fitted baselines' lists."""
+    folder = Path(cfg.resolve(cfg.paths.root)) / "evaluation" / "baselines" / f"{name}-{baseline_key(name, cfg, pd_data, k)}"
+    done = folder / "info.json"
+    if done.is_file():
+        info = json.loads(done.read_text())
+        logger.info("baseline %s: lists reused from %s", name, folder)
+        return {split: pd.read_parquet(folder / f"{split}.parquet") for split in pd_data.held_out}, dict(info, cached=True)
+    t0 = time.perf_counter()
+    recs, info = baseline_lists(spark, name, cfg, pd_data, train_df, k)
+    info["fit_seconds"] = time.perf_counter() - t0
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for split, frame in recs.items():
+        frame.to_parquet(tmp / f"{split}.parquet", index=False)
+    (tmp / "info.json").write_text(json.dumps(info, default=float))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)  # complete or absent: a killed run leaves only a .tmp folder
+    return recs, info
 
 
 def baseline_lists(spark: SparkSession, name: str, cfg: AppConfig, pd_data: ProtocolData, train_df: DataFrame,
@@ -317,14 +355,13 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
     for name in ev.baselines.models:
         tb = time.perf_counter()
         try:
-            recs, info = baseline_lists(spark, name, cfg, pd_data, train_df, k_max)
+            recs, info = cached_baseline_lists(spark, name, cfg, pd_data, train_df, k_max)
         except ValueError as exc:  # e.g. EASE above its dense-matrix limit: reported, not fatal
             logger.warning("baseline %s skipped: %s", name, exc)
             skipped[name] = str(exc)
             continue
-        info["fit_seconds"] = time.perf_counter() - tb
         lists.append(ModelLists(name, ev.seeds[0], recs, info))
-        logger.info("baseline %s ranked in %.1fs", name, info["fit_seconds"])
+        logger.info("baseline %s ranked in %.1fs", name, time.perf_counter() - tb)
 
     # Metric inputs, shared by every model (Spark).
     truth = splits.where(F.col("split").isin(*ev.splits)).select(
