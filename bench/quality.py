@@ -39,6 +39,16 @@ PUBLISHED = {
     ("lastfm", "random"): {"k": 10, "lightgcn": (0.2064, 0.1972), "best_social": ("SEPT", 0.2127, 0.2057)},
     ("ciao", "random"): {"k": 20, "best_social": ("MHCN", 0.0621, 0.0378), "best": ("RecDiff", 0.0712, 0.0419)},
 }
+# socialrec's settings for the random protocol, chosen on LastFM's *validation* split (8 runs, see the closing
+# figures in bench/results/quality-*.json): the protocol's "sequence" is an unordered bag of training items, so a
+# mean over up to 50 of them, stronger weight decay and a softer temperature. The temporal protocol keeps the
+# defaults (conf/base.yaml). Baselines run with their published defaults (RecBole's), untuned.
+RANDOM_PROTOCOL_PROFILE = {
+    "train.model.seq_encoder": "mean",
+    "examples.sequence_length": 50,
+    "train.weight_decay": 0.05,
+    "train.model.temperature": 0.1,
+}
 BUILD_STAGES = ["init_lake", "ingest", "clean", "embeddings", "graph", "features", "examples"]
 
 
@@ -85,6 +95,7 @@ def main() -> None:
                         help="ablations, run under the temporal protocol only (empty: none)")
     parser.add_argument("--epochs", type=int, default=20, help="socialrec's epoch cap (early stopping on validation)")
     parser.add_argument("--root", default="var/bench/quality")
+    parser.add_argument("--no-profile", action="store_true", help="random protocol: socialrec's defaults, not the profile")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
     configure_logging("INFO", None, "bench.quality")
@@ -121,6 +132,8 @@ def main() -> None:
         for protocol in [p for p in args.protocols.split(",") if p]:
             over = dict(base, **{"evaluate.protocol": protocol, "evaluate.seeds": seeds,
                                  "evaluate.ablations": ablations if protocol == "temporal" else []})
+            if protocol == "random" and not args.no_profile:
+                over = {**over, **RANDOM_PROTOCOL_PROFILE, **dict(o.partition("=")[::2] for o in args.overrides)}
             ecfg = load_config("local", over)
             t0 = time.perf_counter()
             try:
@@ -131,7 +144,7 @@ def main() -> None:
                 continue
             table = summary["table"]
             run = {"dataset": dataset, "protocol": protocol, "seconds": time.perf_counter() - t0,
-                   "mlflow_run": summary["run_id"], "report": summary["report"], "skipped": summary["skipped"],
+                   "mlflow_run": summary["run_id"], "overrides": {k: v for k, v in over.items() if k != "paths.root"}, "report": summary["report"], "skipped": summary["skipped"],
                    "targets": verdicts(dataset, protocol, table),
                    "figures": table[table["slice"] == "all"].to_dict("records")}
             results["runs"].append(run)
