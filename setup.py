@@ -43,6 +43,10 @@ DEV = [
     "types-PyYAML",
     "duckdb>=1.0,<2",
     "psutil>=5.9",
+    # notebooks/: executed by tests/integration/test_notebooks.py
+    "nbclient>=0.10,<1",
+    "nbformat>=5.10,<6",
+    "ipykernel>=6.29,<8",
 ]
 
 setup(

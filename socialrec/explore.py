@@ -35,6 +35,7 @@ __all__ = [
     "metric_by_slice",
     "neighbourhood_size",
     "pick_user",
+    "quarantine_reasons",
     "reason_evidence",
     "stage_tables",
     "user_history",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 POPULARITY_BUCKETS: tuple[str, ...] = ("bucket:head", "bucket:mid", "bucket:tail")
+# The purchase funnel: each step's users over the previous step's. Other event types are not steps of it.
+FUNNEL_STEPS: tuple[str, ...] = ("view", "click", "cart", "purchase")
 
 # What each stage of ``socialrec.pipelines.all.STAGES`` writes to the lake (docs/architecture.md, "Stages").
 # ``train`` writes to MLflow only.
@@ -94,12 +97,28 @@ def stage_tables(lake: Lake, stage: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "rows", "version"])
 
 
+def quarantine_reasons(quarantine: DataFrame) -> pd.DataFrame:
+    """Quarantined rows per table and reason (a row with several reasons counts under each), without the rows.
+
+    Args:
+        quarantine: rows of ``silver.quarantine`` (their ``record`` is the row as it arrived, raw ids included).
+
+    Returns:
+        Columns ``table_name, reason, rows``, by table then most rows first.
+    """
+    reasons = quarantine.select(C.TABLE, F.explode(C.REASONS).alias("reason"))
+    counts = reasons.groupBy(C.TABLE, "reason").agg(F.count(F.lit(1)).alias("rows"))
+    out = _pandas(counts.orderBy(C.TABLE, F.col("rows").desc(), "reason"))
+    return out.astype({"rows": "int64"})
+
+
 # ------------------------------------------------------------------------------------- the data set
 
 
 def event_funnel(
     events: DataFrame,
     order: Sequence[str] = C.EVENT_TYPES,
+    steps: Sequence[str] = FUNNEL_STEPS,
     *,
     col_user: str = C.USER_ID,
     col_item: str = C.ITEM_ID,
@@ -109,11 +128,13 @@ def event_funnel(
 
     Args:
         events: rows of ``silver.events`` (any subset).
-        order: the funnel order; types not in it follow, alphabetically.
+        order: the row order; types not in it follow, alphabetically.
+        steps: the steps of the purchase funnel, in order.
 
     Returns:
         Columns ``event_type, events, users, items, share_of_users`` (users with at least one event of the type
-        over users with any event) and ``vs_previous`` (users over the previous row's users; null on the first).
+        over users with any event) and ``step_conversion``: for a funnel step, its users over the users of the
+        previous step present (null for the first step and for types that are not steps).
     """
     per_type = events.groupBy(col_type).agg(
         F.count(F.lit(1)).alias("events"),
@@ -125,7 +146,10 @@ def event_funnel(
     out = counts.loc[_type_order(list(counts.index), order)].reset_index().rename(columns={col_type: "event_type"})
     out = out.astype({"events": "int64", "users": "int64", "items": "int64"})
     out["share_of_users"] = out["users"] / total if total else float("nan")
-    out["vs_previous"] = out["users"] / out["users"].shift(1)
+    in_funnel = [t for t in steps if t in set(out["event_type"])]
+    step_users = out.set_index("event_type").loc[in_funnel, "users"]
+    conversion = (step_users / step_users.shift(1)).to_dict()
+    out["step_conversion"] = out["event_type"].map(conversion).astype("float64")
     return out
 
 
@@ -188,21 +212,23 @@ def _latest_run(recommendations: DataFrame) -> DataFrame:
 
 
 def pick_user(recommendations: DataFrame, prefer_kind: str = "social", *, col_user: str = C.USER_ID) -> str | None:
-    """A user to look at: of the latest run date, the first (by pseudonym) whose list has a ``prefer_kind``
-    reason, else the first user; None when there are no recommendations.
+    """A user worth looking at, from the latest run date: one whose list has a ``prefer_kind`` reason if anyone's
+    has, and among those the one whose list has the most kinds of reasons (ties: the smallest pseudonym).
 
     Args:
         recommendations: rows of ``gold.recommendations``.
         prefer_kind: a reason kind (``social``, ``similar``, ``category``, ``trending``, ``popular``, ``for_you``).
+
+    Returns:
+        The user's pseudonym; None when there are no recommendations.
     """
-    latest = _latest_run(recommendations)
-    has_kind = F.exists(C.REASONS, lambda r: r["kind"] == F.lit(prefer_kind))
-    row = latest.agg(
-        F.min(F.when(has_kind, F.col(col_user))).alias("preferred"), F.min(col_user).alias("first")
-    ).first()
-    if row is None:
-        return None
-    return row["preferred"] if row["preferred"] is not None else row["first"]
+    kinds = F.array_distinct(F.flatten(F.collect_list(F.transform(C.REASONS, lambda r: r["kind"]))))
+    per_user = _latest_run(recommendations).groupBy(col_user).agg(kinds.alias("_kinds"))
+    ranked = per_user.orderBy(
+        F.array_contains("_kinds", prefer_kind).desc(), F.size("_kinds").desc(), F.col(col_user)
+    )
+    row = ranked.select(col_user).first()
+    return None if row is None else str(row[0])
 
 
 def _with_items(df: DataFrame, items: DataFrame | None, col_item: str) -> DataFrame:

@@ -18,6 +18,7 @@ from socialrec.schema.tables import (
     GOLD_SOCIAL_GRAPH,
     SILVER_EVENTS,
     SILVER_ITEMS,
+    SILVER_QUARANTINE,
 )
 
 # assertDataFrameEqual on pandas frames imports pyspark.pandas, which warns about this variable (unused here).
@@ -88,9 +89,16 @@ def evaluation(spark: SparkSession) -> DataFrame:
 def test_event_funnel_in_funnel_order_with_shares(spark: SparkSession) -> None:
     want = pd.DataFrame({
         "event_type": ["view", "click", "purchase"], "events": [3, 1, 1], "users": [3, 1, 1], "items": [2, 1, 1],
-        "share_of_users": [1.0, 1 / 3, 1 / 3], "vs_previous": [NAN, 1 / 3, 1.0],
+        "share_of_users": [1.0, 1 / 3, 1 / 3], "step_conversion": [NAN, 1 / 3, 1.0],
     })
     assertDataFrameEqual(explore.event_funnel(events(spark)), want, checkRowOrder=True)
+    # click is not a step of this funnel and cart is absent: purchase converts from view
+    no_click = pd.DataFrame({
+        "event_type": ["view", "purchase", "click"], "events": [3, 1, 1], "users": [3, 1, 1], "items": [2, 1, 1],
+        "share_of_users": [1.0, 1 / 3, 1 / 3], "step_conversion": [NAN, 1 / 3, NAN],
+    })
+    got = explore.event_funnel(events(spark), order=["view", "purchase"], steps=["view", "cart", "purchase"])
+    assertDataFrameEqual(got, no_click, checkRowOrder=True)
 
 
 def test_item_popularity_long_tail(spark: SparkSession) -> None:
@@ -113,8 +121,9 @@ def test_degree_distribution_out_and_in(spark: SparkSession) -> None:
 
 def test_one_users_latest_recommendations_reasons_and_history(spark: SparkSession) -> None:
     recs = recommendations(spark)
-    assert explore.pick_user(recs) == "u2"  # the first user of the latest run with a social reason
-    assert explore.pick_user(recs, prefer_kind="trending") == "u1"  # nobody has one: the first user
+    assert explore.pick_user(recs) == "u2"  # the only user of the latest run with a social reason
+    assert explore.pick_user(recs, prefer_kind="trending") == "u1"  # nobody has one: the most kinds of reasons
+    assert explore.pick_user(recs.where("user_id = 'u2' or run_date < '2024-03-10'")) == "u2"  # latest run only
     assert explore.pick_user(recs.limit(0)) is None
 
     listed = pd.DataFrame({
@@ -182,6 +191,17 @@ def test_metric_by_k_and_by_slice_average_seeds() -> None:
     assert list(by_slice.columns) == ["bucket:head", "bucket:mid", "bucket:tail"]
     assert by_slice.loc["socialrec", "bucket:tail"] == pytest.approx(0.05)
     assert by_slice.index.tolist() == ["socialrec"]
+
+
+def test_quarantine_reasons_counts_without_records(spark: SparkSession) -> None:
+    rows = [("silver.events", ["future_ts", "unknown_item"]), ("silver.events", ["future_ts"]),
+            ("silver.users", ["bad_id"])]
+    quarantine = spark.createDataFrame(
+        [(t, "s", f"h{i}", reasons, '{"user_id": "raw-u1"}', "b", T(2024, 3, 1)) for i, (t, reasons) in enumerate(rows)],
+        SILVER_QUARANTINE.schema)
+    want = pd.DataFrame({"table_name": ["silver.events", "silver.events", "silver.users"],
+                         "reason": ["future_ts", "unknown_item", "bad_id"], "rows": [2, 1, 1]})
+    assertDataFrameEqual(explore.quarantine_reasons(quarantine), want, checkRowOrder=True)
 
 
 def test_stage_tables_cover_every_stage(spark: SparkSession, fresh_cfg) -> None:  # type: ignore[no-untyped-def]
