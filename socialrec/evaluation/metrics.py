@@ -30,7 +30,8 @@ Results carry the group columns first.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -170,10 +171,49 @@ def recall_by_bucket(
     return out if groups else out.drop(_G)
 
 
-def unit_vectors(embeddings: DataFrame) -> DataFrame:
-    """``item, v``: each embedding divided by its L2 norm."""
-    norm = F.sqrt(F.aggregate("embedding", F.lit(0.0), lambda a, x: a + x * x))
-    return embeddings.select(ITEM, F.transform("embedding", lambda x: x / norm).alias("v"))
+def _broadcast_unit_vectors(embeddings: DataFrame) -> Any:
+    """``{item: row}`` and the L2-normalised matrix, collected (one row per item) and broadcast."""
+    import numpy as np
+
+    rows = embeddings.select(ITEM, "embedding").collect()  # catalogue-sized
+    matrix = np.array([r["embedding"] for r in rows], dtype=np.float64) if rows else np.zeros((0, 1))
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    index = {r[ITEM]: i for i, r in enumerate(rows)}
+    return embeddings.sparkSession.sparkContext.broadcast((index, matrix))
+
+
+def _list_vector_sums(top: DataFrame, vectors: Any, gs: Sequence[str]) -> DataFrame:
+    """``[groups...,] user, n, sq``: per list, the number of items with a vector and ``||sum of unit vectors||^2``.
+
+    The lists are co-located by (group, user) and summed per partition with numpy against the broadcast
+    matrix: a list's pairwise cosine distance follows from its vector sum, so no pair and no vector is
+    shuffled.
+    """
+    import pandas as pd
+
+    keys = [*gs, USER]
+    fields = {f.name: f.dataType.simpleString() for f in top.schema.fields}
+    schema = ", ".join(f"`{c}` {fields[c]}" for c in keys) + ", n long, sq double"
+
+    def sums(frames: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+        import numpy as np
+
+        index, matrix = vectors.value
+        for pdf in frames:
+            rows = pdf[ITEM].map(index)
+            pdf = pdf[rows.notna()]
+            if pdf.empty:
+                continue
+            v = matrix[rows[rows.notna()].astype(np.int64).to_numpy()]
+            acc = pd.DataFrame(v, index=pd.MultiIndex.from_frame(pdf[keys])).groupby(level=list(range(len(keys)))).sum()
+            out = acc.index.to_frame(index=False)
+            out.columns = keys
+            out["n"] = pdf.groupby(keys).size().reindex(acc.index).to_numpy().astype(np.int64)
+            out["sq"] = np.square(acc.to_numpy()).sum(axis=1)
+            yield out
+
+    return top.select(*keys, ITEM).repartition(*keys).mapInPandas(sums, schema)
 
 
 def beyond_accuracy(
@@ -200,7 +240,8 @@ def beyond_accuracy(
     n_items = catalogue.select(ITEM).distinct().count()
     n_train_users = max(train.select(USER).distinct().count(), 1)
     item_users = train.select(USER, ITEM).distinct().groupBy(ITEM).agg(F.count(F.lit(1)).alias("_nu"))
-    unit = unit_vectors(embeddings) if embeddings is not None else None
+    # Catalogue-sized (one unit vector per item): broadcast, so the lists shuffle item ids, never vectors.
+    vectors = _broadcast_unit_vectors(embeddings) if embeddings is not None else None
     parts: list[DataFrame] = []
 
     def metric(df: DataFrame, name: str, k: int) -> DataFrame:
@@ -233,14 +274,10 @@ def beyond_accuracy(
             ild = per_user.where(F.col("n") > 1).groupBy(*gs).agg(
                 F.avg(1 - F.col("same") / (F.col("n") * (F.col("n") - 1))).alias("value"), F.count(F.lit(1)).alias("users"))
             parts.append(metric(ild, "ild_category", k))
-        if unit is not None:
-            # per list: ||sum of unit vectors||^2, summed element-wise over the list's vectors (no explode)
-            lists = top.join(unit, ITEM).groupBy(*gs, USER).agg(F.collect_list("v").alias("vs"), F.count(F.lit(1)).alias("n"))
-            zero = F.array_repeat(F.lit(0.0), F.size(F.element_at("vs", 1)))
-            summed = F.aggregate("vs", zero, lambda acc, v: F.zip_with(acc, v, lambda a, b: a + b))
-            sq = F.aggregate(summed, F.lit(0.0), lambda a, x: a + x * x)
-            ild_e = lists.where(F.col("n") > 1).groupBy(*gs).agg(
-                F.avg(1 - (sq - F.col("n")) / (F.col("n") * (F.col("n") - 1))).alias("value"),
+        if vectors is not None:
+            per_list = _list_vector_sums(top, vectors, gs)
+            ild_e = per_list.where(F.col("n") > 1).groupBy(*gs).agg(
+                F.avg(1 - (F.col("sq") - F.col("n")) / (F.col("n") * (F.col("n") - 1))).alias("value"),
                 F.count(F.lit(1)).alias("users"))
             parts.append(metric(ild_e, "ild_embedding", k))
     out = parts[0]
