@@ -436,7 +436,10 @@ def print_summary(summary: dict[str, Any], console: Any) -> None:
         table.add_column(str(col), justify="left" if col == "model" else "right")
     for row in t.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
-    console.print(table)
+    # wide enough for every metric column even when stdout is not a terminal (rich's default is then 80)
+    from rich.console import Console
+
+    Console(file=console.file, width=max(console.width, 16 + 11 * len(t.columns))).print(table)
     if summary["skipped"]:
         console.print(f"  skipped: {summary['skipped']}")
     console.print(f"  report: {summary['report']}")
