@@ -108,4 +108,5 @@ def test_random_protocol_trains_socialrec_on_its_own_split(spark, default_run) -
     table = summary["table"]
     got = table[(table["split"] == "test") & (table["slice"] == "all") & (table["metric"] == "ndcg")]
     assert set(got["model"]) == {"socialrec", "most_popular"}
-    assert len(lake.read(GOLD_EVALUATION).where(F.col("protocol") == "random").select("run_id").distinct().collect()) == 1
+    # two evaluations, two runs of figures (appended, never replaced)
+    assert len(lake.read(GOLD_EVALUATION).where(F.col("protocol") == "random").select("run_id").distinct().collect()) == 2
