@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import types
 import typing
@@ -30,7 +31,10 @@ from pydantic_core import PydanticUndefined
 from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
 from socialrec.config import ENV_PREFIX, ENVIRONMENTS, AppConfig, flatten
+from socialrec.logs import configure_logging
 from socialrec.schema.tables import PiiForm, TableSpec, all_tables
+
+logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS_DIR = REPO / "docs"
@@ -379,10 +383,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated page is stale")
     parser.add_argument("--docs-dir", type=Path, default=DOCS_DIR, help=f"where the pages go (default {DOCS_DIR})")
     args = parser.parse_args(argv)
+    configure_logging("INFO", None, "docgen")
     if args.check:
         stale = stale_pages(args.docs_dir)
         for path in stale:
-            sys.stderr.write(f"{path} is stale: regenerate it with `make docs` (python -m socialrec.docgen)\n")
+            logger.error("%s is stale: regenerate it with `make docs` (python -m socialrec.docgen)", path)
         return 1 if stale else 0
     args.docs_dir.mkdir(parents=True, exist_ok=True)
     for name, render in GENERATED.items():
@@ -390,9 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = render()
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
+            logger.info("wrote %s", path)
         else:
-            print(f"unchanged {path}")
+            logger.info("unchanged %s", path)
     return 0
 
 

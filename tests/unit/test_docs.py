@@ -123,15 +123,23 @@ def test_a_new_section_and_key_show_up(tmp_path: Path) -> None:
     assert "Environment variables: `SOCIALREC__INNER__<KEY>`." in text
 
 
-def test_check_names_stale_pages_and_write_fixes_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_names_stale_pages_and_write_fixes_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def stale() -> set[str]:
+        found = {Path(str(r.args[0])).name for r in caplog.records if r.levelname == "ERROR" and "is stale" in r.msg}
+        caplog.clear()
+        return found
+
+    caplog.set_level("INFO", logger="socialrec.docgen")
     assert docgen.main(["--check", "--docs-dir", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert "contracts.md is stale" in err and "configuration.md is stale" in err
+    assert stale() == {"contracts.md", "configuration.md"}
     assert docgen.main(["--docs-dir", str(tmp_path)]) == 0
+    assert {Path(str(r.args[0])).name for r in caplog.records if r.msg.startswith("wrote")} == {"contracts.md", "configuration.md"}
+    caplog.clear()
     assert docgen.main(["--check", "--docs-dir", str(tmp_path)]) == 0
+    assert stale() == set()
     (tmp_path / "contracts.md").write_text("edited by hand\n")
     assert docgen.main(["--check", "--docs-dir", str(tmp_path)]) == 1
-    assert "contracts.md is stale" in capsys.readouterr().err
+    assert stale() == {"contracts.md"}
 
 
 # --------------------------------------------------------------------------------- commands the docs name
