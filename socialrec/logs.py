@@ -1,8 +1,12 @@
 """Logging set-up, called once by each job (modules use ``logging.getLogger(__name__)``)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -42,9 +46,81 @@ def configure_logging(level: str = "INFO", log_dir: str | None = None, job: str 
     return log_file
 
 
-def progress() -> Progress:
-    """A rich progress display on the logging console (a plain no-op display when stderr is not a terminal)."""
-    return Progress(
+_ACTIVE: list[Progress] = []  # the live display, when one is running (rich allows one live display at a time)
+
+
+@contextmanager
+def progress() -> Iterator[Progress]:
+    """The rich progress display on the logging console; nested calls share the outer display.
+
+    rich refuses a second live display, so a stage's own bars (``progress_task``) join the pipeline's display
+    instead of opening another one. When stderr is not a terminal rich renders nothing live.
+    """
+    if _ACTIVE:
+        yield _ACTIVE[-1]
+        return
+    display = Progress(
         SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
         MofNCompleteColumn(), TimeElapsedColumn(), console=STDERR, transient=False,
     )
+    with display:
+        _ACTIVE.append(display)
+        try:
+            yield display
+        finally:
+            _ACTIVE.pop()
+
+
+class ProgressTask:
+    """One bar of the shared display: ``advance()``, ``update(completed=..., description=...)``."""
+
+    def __init__(self, display: Progress, task_id: int, description: str) -> None:
+        self.display, self.task_id, self.description = display, task_id, description
+
+    def advance(self, steps: float = 1) -> None:
+        self.display.advance(self.task_id, steps)  # type: ignore[arg-type]
+
+    def update(self, *, completed: float | None = None, total: float | None = None, description: str | None = None) -> None:
+        self.display.update(self.task_id, completed=completed, total=total, description=description)  # type: ignore[arg-type]
+
+
+@contextmanager
+def progress_task(description: str, total: float | None) -> Iterator[ProgressTask]:
+    """A bar for one piece of long work inside a stage; removed from the display when the work ends."""
+    with progress() as display:
+        task = ProgressTask(display, display.add_task(description, total=total), description)
+        try:
+            yield task
+        finally:
+            display.remove_task(task.task_id)  # type: ignore[arg-type]
+
+
+@contextmanager
+def poll_progress(description: str, total: float, probe: Callable[[], float], every_s: float = 1.0) -> Iterator[ProgressTask]:
+    """A bar fed by polling ``probe()`` from a driver thread: for work that runs in other processes.
+
+    Training runs in TorchDistributor's processes; the driver sees their progress as the checkpoints they write,
+    so ``probe`` counts those. A probe that fails is logged once and the bar simply stops moving.
+    """
+    stop = threading.Event()
+    with progress_task(description, total) as task:
+
+        def poll() -> None:
+            warned = False
+            while not stop.wait(every_s):
+                try:
+                    task.update(completed=min(float(probe()), total))
+                except Exception as exc:  # noqa: BLE001 - a progress bar must never break the work it shows
+                    if not warned:
+                        logging.getLogger(__name__).debug("progress probe for %r failed: %s", description, exc)
+                        warned = True
+
+        thread = threading.Thread(target=poll, name=f"progress: {description}", daemon=True)
+        thread.start()
+        try:
+            yield task
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            with contextlib.suppress(Exception):  # see above: the final reading is best effort
+                task.update(completed=min(float(probe()), total))

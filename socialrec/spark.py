@@ -8,6 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -73,6 +76,9 @@ def configure_defaults(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSe
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(cfg.spark.shuffle_partitions))
         .config("spark.ui.enabled", str(cfg.spark.ui_enabled).lower())
+        # Spark's own "[Stage n: ===> (1 + 1) / 2]" lines garble the log; spark_progress shows the same counts
+        # on the shared rich display.
+        .config("spark.ui.showConsoleProgress", "false")
         # Delta requires INT64 micros timestamps; Spark's default INT96 is not valid in a Delta table.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -116,3 +122,42 @@ def delta_spark_loadable(spark: SparkSession) -> bool:
     if jvm is None:  # Spark Connect: no JVM in this process
         return False
     return bool(jvm.org.apache.spark.util.Utils.classIsLoadable(DELTA_EXTENSION))
+
+
+def spark_tasks_done(spark: SparkSession) -> tuple[int, int]:
+    """(completed, total) tasks of the Spark stages running now, from the status tracker (no job is started)."""
+    tracker = spark.sparkContext.statusTracker()
+    done = total = 0
+    for stage_id in tracker.getActiveStageIds():
+        info = tracker.getStageInfo(stage_id)
+        if info is not None:
+            done, total = done + info.numCompletedTasks, total + info.numTasks
+    return done, total
+
+
+@contextmanager
+def spark_progress(spark: SparkSession, description: str, every_s: float = 1.0) -> Iterator[None]:
+    """A bar of the running Spark stages' tasks while the block runs (for work that is one long Spark action).
+
+    Spark's own console bar is off because it garbles the logs; this one shares the rich display instead.
+    """
+    from socialrec.logs import progress_task
+
+    stop = threading.Event()
+    with progress_task(f"{description}: spark tasks", None) as bar:
+
+        def poll() -> None:
+            while not stop.wait(every_s):
+                try:
+                    done, total = spark_tasks_done(spark)
+                except Exception:  # noqa: BLE001 - the session may be stopping; a bar never breaks the work
+                    return
+                bar.update(completed=done, total=total or None)
+
+        thread = threading.Thread(target=poll, name=f"spark progress: {description}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from socialrec.logs import progress_task
+
 logger = logging.getLogger(__name__)
 
 
@@ -160,32 +162,34 @@ class LightGCN:
         pos_u, pos_i = coo.row.astype(np.int64), coo.col.astype(np.int64)
         user_items = x.tocsr()
         best, best_state, bad = -math.inf, None, 0
-        for epoch in range(self.epochs):
-            perm = rng.permutation(len(pos_u))
-            for start in range(0, len(perm), self.batch_size):
-                idx = perm[start : start + self.batch_size]
-                u, i = pos_u[idx], pos_i[idx]
-                j = _sample_negatives(user_items, u, n_items, rng)
-                final = _propagate(adj, emb.weight, self.layers)
-                eu, ei, ej = final[torch.from_numpy(u)], final[n_users + torch.from_numpy(i)], final[n_users + torch.from_numpy(j)]
-                bpr = torch.nn.functional.softplus(-((eu * ei).sum(1) - (eu * ej).sum(1))).mean()
-                e0 = emb.weight
-                l2 = (e0[torch.from_numpy(u)].pow(2).sum() + e0[n_users + torch.from_numpy(i)].pow(2).sum()
-                      + e0[n_users + torch.from_numpy(j)].pow(2).sum()) / (2 * len(u))
-                loss = bpr + self.reg * l2
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            if validate is not None and (epoch + 1) % self.eval_every == 0:
-                self._freeze(adj, emb.weight)
-                score = float(validate(self))
-                logger.info("lightgcn epoch %d: validation %.4f", epoch + 1, score)
-                if score > best:
-                    best, best_state, bad = score, emb.weight.detach().clone(), 0
-                else:
-                    bad += 1
-                    if bad >= self.patience:
-                        break
+        with progress_task("lightgcn: epochs (early stopping on validation)", self.epochs) as bar:
+            for epoch in range(self.epochs):
+                perm = rng.permutation(len(pos_u))
+                for start in range(0, len(perm), self.batch_size):
+                    idx = perm[start : start + self.batch_size]
+                    u, i = pos_u[idx], pos_i[idx]
+                    j = _sample_negatives(user_items, u, n_items, rng)
+                    final = _propagate(adj, emb.weight, self.layers)
+                    eu, ei, ej = final[torch.from_numpy(u)], final[n_users + torch.from_numpy(i)], final[n_users + torch.from_numpy(j)]
+                    bpr = torch.nn.functional.softplus(-((eu * ei).sum(1) - (eu * ej).sum(1))).mean()
+                    e0 = emb.weight
+                    l2 = (e0[torch.from_numpy(u)].pow(2).sum() + e0[n_users + torch.from_numpy(i)].pow(2).sum()
+                          + e0[n_users + torch.from_numpy(j)].pow(2).sum()) / (2 * len(u))
+                    loss = bpr + self.reg * l2
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                bar.advance()
+                if validate is not None and (epoch + 1) % self.eval_every == 0:
+                    self._freeze(adj, emb.weight)
+                    score = float(validate(self))
+                    logger.info("lightgcn epoch %d: validation %.4f", epoch + 1, score)
+                    if score > best:
+                        best, best_state, bad = score, emb.weight.detach().clone(), 0
+                    else:
+                        bad += 1
+                        if bad >= self.patience:
+                            break
         self._freeze(adj, best_state if best_state is not None else emb.weight)
         self.best_validation = best
         return self

@@ -28,6 +28,7 @@ from socialrec.pipelines import (
 )
 from socialrec.pipelines.report import print_audit
 from socialrec.schema.tables import all_tables
+from socialrec.spark import spark_progress
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ def _run_stage(spark: SparkSession, cfg: AppConfig, name: str, stage: Callable[[
     spark.sparkContext.setJobDescription(f"socialrec: {name}")
     t0 = time.perf_counter()
     try:
-        out = stage(spark, cfg)
+        with spark_progress(spark, f"stage {name}"):
+            out = stage(spark, cfg)
     except Exception:
         logger.error("stage %s failed after %.1fs. Fix the cause above, then rerun the same command: finished "
                      "stages are idempotent and this one resumes (or run it alone: --only %s)",

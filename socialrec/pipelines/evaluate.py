@@ -46,6 +46,7 @@ from socialrec.evaluation.predict import ProtocolData, monitor_fn, protocol_data
 from socialrec.evaluation.protocols import protocol_examples, protocol_pairs
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
+from socialrec.logs import progress_task
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_EVAL_SPLITS,
@@ -168,6 +169,11 @@ def socialrec_lists(cfg: AppConfig, summary: dict[str, Any], source: str, pd_dat
     return out
 
 
+def baselines_cache_dir(cfg: AppConfig) -> Path:
+    """Where fitted baselines' top-K lists are cached (per-user rows: forgetting a user deletes it)."""
+    return Path(cfg.resolve(cfg.paths.root)) / "evaluation" / "baselines"
+
+
 def baseline_key(name: str, cfg: AppConfig, pd_data: ProtocolData, k: int) -> str:
     """What decides a baseline's lists: its settings, seed, K, and the exact pairs of every split."""
     h = hashlib.sha256()
@@ -184,7 +190,7 @@ def cached_baseline_lists(spark: SparkSession, name: str, cfg: AppConfig, pd_dat
                           k: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """:func:`baseline_lists`, kept under ``<paths.root>/evaluation/baselines/<key>/``: re-evaluating the same
     split with the same settings (e.g. after retraining socialrec) reuses the fitted baselines' lists."""
-    folder = Path(cfg.resolve(cfg.paths.root)) / "evaluation" / "baselines" / f"{name}-{baseline_key(name, cfg, pd_data, k)}"
+    folder = baselines_cache_dir(cfg) / f"{name}-{baseline_key(name, cfg, pd_data, k)}"
     done = folder / "info.json"
     if done.is_file():
         info = json.loads(done.read_text())
@@ -340,28 +346,33 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
 
     # socialrec and its ablations first: each trains in its own MLflow run.
     lists: list[ModelLists] = []
-    if ev.socialrec:
-        for ablation in [None, *ev.ablations]:
-            for seed in ev.seeds:
-                summary = train_variant(spark, cfg, lake, source, ablation, seed)
-                name = "socialrec" if ablation is None else f"socialrec-no_{ablation}"
-                recs = socialrec_lists(cfg, summary, source, pd_data, k_max)
-                lists.append(ModelLists(name, seed, recs, {
-                    "model_name": summary["model_name"], "model_version": summary["model_version"],
-                    "training_run_id": summary["run_id"], "best_epoch": summary["best_epoch"],
-                    "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"]}))
+    variants = [(a, seed) for a in [None, *ev.ablations] for seed in ev.seeds] if ev.socialrec else []
     train_df = splits.where(F.col("split") == "train").select(F.col("user_idx").alias("user"), F.col("item_idx").alias("item"))
     skipped: dict[str, str] = {}
-    for name in ev.baselines.models:
-        tb = time.perf_counter()
-        try:
-            recs, info = cached_baseline_lists(spark, name, cfg, pd_data, train_df, k_max)
-        except ValueError as exc:  # e.g. EASE above its dense-matrix limit: reported, not fatal
-            logger.warning("baseline %s skipped: %s", name, exc)
-            skipped[name] = str(exc)
-            continue
-        lists.append(ModelLists(name, ev.seeds[0], recs, info))
-        logger.info("baseline %s ranked in %.1fs", name, time.perf_counter() - tb)
+    with progress_task(f"evaluate {source}/{ev.protocol}: models", len(variants) + len(ev.baselines.models)) as bar:
+        for ablation, seed in variants:
+            name = "socialrec" if ablation is None else f"socialrec-no_{ablation}"
+            bar.update(description=f"evaluate {source}/{ev.protocol}: {name} (seed {seed})")
+            summary = train_variant(spark, cfg, lake, source, ablation, seed)
+            recs = socialrec_lists(cfg, summary, source, pd_data, k_max)
+            lists.append(ModelLists(name, seed, recs, {
+                "model_name": summary["model_name"], "model_version": summary["model_version"],
+                "training_run_id": summary["run_id"], "best_epoch": summary["best_epoch"],
+                "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"]}))
+            bar.advance()
+        for name in ev.baselines.models:
+            bar.update(description=f"evaluate {source}/{ev.protocol}: {name}")
+            tb = time.perf_counter()
+            try:
+                recs, info = cached_baseline_lists(spark, name, cfg, pd_data, train_df, k_max)
+            except ValueError as exc:  # e.g. EASE above its dense-matrix limit: reported, not fatal
+                logger.warning("baseline %s skipped: %s", name, exc)
+                skipped[name] = str(exc)
+                continue
+            finally:
+                bar.advance()
+            lists.append(ModelLists(name, ev.seeds[0], recs, info))
+            logger.info("baseline %s ranked in %.1fs", name, time.perf_counter() - tb)
 
     # Metric inputs, shared by every model (Spark).
     truth = splits.where(F.col("split").isin(*ev.splits)).select(

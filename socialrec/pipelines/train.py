@@ -38,6 +38,7 @@ from socialrec.config import AppConfig
 from socialrec.errors import SocialrecError
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
+from socialrec.logs import poll_progress
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_EXAMPLES,
@@ -80,6 +81,12 @@ def training_key(cfg: AppConfig, versions: dict[str, int], source: str, label: s
     if label != "temporal":  # the temporal key stays what it was, so existing runs are still found
         payload["protocol"] = label
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def epochs_done(checkpoint_dir: Path) -> int:
+    """How many epochs the checkpoints in ``checkpoint_dir`` cover (``epoch-NNN.pt`` counts from 0)."""
+    epochs = [int(p.stem.split("-", 1)[1]) for p in checkpoint_dir.glob("epoch-*.pt") if p.stem.split("-", 1)[1].isdigit()]
+    return max(epochs) + 1 if epochs else 0
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -275,7 +282,11 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
         t0 = time.perf_counter()
         from socialrec.training.loop import train_fn
 
-        result = TorchDistributor(num_processes=world, local_mode=cfg.train.local_mode, use_gpu=cfg.train.use_gpu).run(train_fn, job)
+        distributor = TorchDistributor(num_processes=world, local_mode=cfg.train.local_mode, use_gpu=cfg.train.use_gpu)
+        # The epochs run in the distributor's processes; the driver follows them through the checkpoints rank 0
+        # writes after every epoch (early stopping ends the bar before its total).
+        with poll_progress(f"train {source}: epochs", cfg.train.epochs, lambda: epochs_done(ckpt_dir)):
+            result = distributor.run(train_fn, job)
         train_seconds = time.perf_counter() - t0
         if result is None:
             raise SocialrecError("training returned no result (rank 0 did not finish)")

@@ -79,11 +79,16 @@ def test_bad_config_fails_at_start_with_the_key_and_allowed_values(tmp_path: Pat
 
 @pytest.mark.slow
 def test_every_job_has_help() -> None:
-    for job in ("jobs.init_lake", "jobs.sql", "jobs.run_all", "jobs.ingest", "jobs.clean", "jobs.forget_user",
-                "jobs.generate_data", "jobs.features", "jobs.examples", "jobs.graph", "jobs.embed_items", "jobs.train",
-                "jobs.recommend"):
+    # Discovered, not listed: a new job without --help (or without a description) fails here.
+    jobs = sorted(f"jobs.{p.stem}" for p in (REPO / "jobs").glob("*.py") if p.stem != "__init__")
+    assert {"jobs.evaluate", "jobs.train", "jobs.forget_user", "jobs.sql"} <= set(jobs)
+    for job in jobs:
         done = subprocess.run([sys.executable, "-m", job, "--help"], cwd=REPO, capture_output=True, text=True)
-        assert done.returncode == 0 and "--set" in done.stdout, job
+        assert done.returncode == 0, (job, done.stderr[-2000:])
+        assert "--set" in done.stdout and "--env" in done.stdout, job
+        usage, _, rest = done.stdout.partition("\n\n")
+        assert usage.startswith(f"usage: {job.split('.')[1]}") or usage.startswith(f"usage: {job}"), (job, usage)
+        assert rest.split("\n", 1)[0].strip(), f"{job} --help has no description"
 
 
 @pytest.mark.slow
