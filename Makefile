@@ -55,9 +55,10 @@ mlflow-ui: ## the MLflow UI on the local store (var/mlflow), http://127.0.0.1:$(
 docs: ## regenerate docs/contracts.md and docs/configuration.md from the code (python -m socialrec.docgen)
 	$(PY) -m socialrec.docgen
 
-lint: ## ruff + mypy on the library
-	$(VENV)/bin/ruff check socialrec jobs tests bench
+lint: ## ruff + mypy on the library, and the secrets scanner on every file git would commit
+	$(VENV)/bin/ruff check socialrec jobs tests bench scripts
 	$(VENV)/bin/mypy socialrec
+	$(PY) scripts/check_secrets.py
 
 clean: ## remove outputs of runs and tests (keeps .venv and .jars)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log

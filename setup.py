@@ -43,6 +43,8 @@ DEV = [
     "types-PyYAML",
     "duckdb>=1.0,<2",
     "psutil>=5.9",
+    # make lint: scripts/check_secrets.py (also run by tests/unit/test_secrets_scan.py)
+    "detect-secrets==1.5.0",
     # notebooks/: executed by tests/integration/test_notebooks.py
     "nbclient>=0.10,<1",
     "nbformat>=5.10,<6",

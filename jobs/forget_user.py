@@ -21,10 +21,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         report = forget_user(build_spark(cfg), cfg, args.user_id, args.source, verify=not args.no_verify)
-        console = Console()
+        console = Console(soft_wrap=True)  # long paths stay on one line (scripts grep this output)
         for table, changed in report.tables.items():
             console.print(f"  {table:<22} {'deleted' if changed else '-'}")
         console.print(f"  vacuumed files: {report.vacuumed_files}")
+        for cache in report.caches_deleted:
+            console.print(f"  derived cache deleted (rebuilt by the next run): {cache}")
+        for log, lines in report.logs_redacted.items():
+            console.print(f"  log lines removed: {lines} in {log}")
+        if report.retrain:
+            console.print(f"[yellow]models trained on this user's data, to retrain ({len(report.retrain)}):[/yellow]")
+            for m in report.retrain:
+                aliases = f" (aliases: {', '.join(m['aliases'])})" if m["aliases"] else ""
+                console.print(f"  {m['model']} v{m['version']}{aliases}  run {m['run_id']}")
+        if report.input_export:
+            console.print(f"  not touched: the source's own export {report.input_export} (delete the user there)")
         if report.remaining:
             console.print(f"[red]files still holding the id: {report.remaining}[/red]")
             return 1

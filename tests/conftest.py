@@ -54,6 +54,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needs_run = [item for item in items if "default_run" in getattr(item, "fixturenames", ())]
     if needs_run and not config.option.collectonly:
         others = [item for item in items if "default_run" not in getattr(item, "fixturenames", ())]
+        # Tests that change the shared lake (forgetting a user) go after every test that reads it.
+        needs_run.sort(key=lambda item: "destroys_default_run" in item.keywords)
         items[:] = others + needs_run
         _start_default_run(config)
     try:

@@ -7,6 +7,13 @@ text) by substring: the pseudonym, and the raw id when it is long enough to be u
 line cannot be parsed, so its raw text is kept whole). Deletes run as MERGEs so neither id is written
 into a commit log, and vacuum runs with zero retention: time travel to before the deletion is gone, which
 is the point. Later stages register their tables with ``pii`` and are covered automatically.
+
+Beyond the lake (issue 9): derived caches that hold per-user rows (the petastorm training cache, the evaluation
+baselines' top-K lists) are deleted, since they are rebuilt on the next run; log lines that name the user are
+removed; then every file under ``paths.root``, the MLflow store, the logs and the scratch space is scanned for
+either id. Model weights hold users only as row numbers of ``gold.user_index`` (whose row is deleted), but a
+model trained on the user's data still carries what it learned from them: every registered model version
+trained on the user's source before the deletion is listed as needing retraining.
 """
 from __future__ import annotations
 
@@ -14,13 +21,17 @@ import hashlib
 import hmac
 import logging
 import os
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
+from socialrec.errors import SocialrecError
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
 from socialrec.schema import columns as C
@@ -43,7 +54,11 @@ class ForgetReport:
     pseudonym: str
     tables: dict[str, bool] = field(default_factory=dict)  # table -> rows were deleted
     vacuumed_files: int = 0
+    caches_deleted: list[str] = field(default_factory=list)  # derived caches removed (rebuilt by the next run)
+    logs_redacted: dict[str, int] = field(default_factory=dict)  # log file -> lines removed
+    retrain: list[dict[str, Any]] = field(default_factory=list)  # registered model versions trained on the user
     remaining: list[str] = field(default_factory=list)  # files still holding an id (verify only)
+    input_export: str | None = None  # the source's own export (not scanned: the source system deletes there)
 
 
 def forget_user(
@@ -74,18 +89,124 @@ def forget_user(
         report.tables[spec.qualified_name] = changed
         report.vacuumed_files += len(lake.vacuum(spec, 0))
         logger.info("%s: %s", spec.qualified_name, "rows deleted, vacuumed" if changed else "no rows")
+    needles = [raw_id.strip(), pseudonym] if len(raw_id.strip()) >= MIN_RAW_ID_CHARS_FOR_SUBSTRING else [pseudonym]
+    report.caches_deleted = delete_derived_caches(cfg)
+    report.logs_redacted = redact_logs(Path(cfg.resolve(cfg.paths.logs_dir())), needles)
+    report.retrain = models_trained_on(cfg, source, before=time.time())
     if verify:
-        report.remaining = scan_lake(spark, lake.root, [raw_id.strip(), pseudonym])
+        # The lake is scanned for both ids whatever their length (whole-value matches are exact there); files
+        # outside it for the ids a substring match cannot confuse with other text. The input export is the
+        # source system's file, not the pipeline's: it is reported, not scanned (delete the user there too).
+        from socialrec.ingest import source_path
+
+        try:
+            report.input_export = str(source_path(cfg))
+        except SocialrecError:
+            report.input_export = None
+        skip = [lake.root, *([report.input_export] if report.input_export else [])]
+        report.remaining = sorted(set(scan_lake(spark, lake.root, [raw_id.strip(), pseudonym]))
+                                  | set(scan_paths(spark, outside_lake_roots(cfg), needles, skip=skip)))
     return report
 
 
-def scan_lake(spark: SparkSession, root: str, needles: list[str]) -> list[str]:
+def outside_lake_roots(cfg: AppConfig) -> list[str]:
+    """Every folder the pipeline writes besides the lake: ``paths.root`` and the configured stores."""
+    roots = [cfg.paths.root, cfg.paths.mlflow_dir(), cfg.paths.logs_dir(), cfg.paths.tmp_dir()]
+    if cfg.train.cache_dir:
+        roots.append(cfg.train.cache_dir)
+    if cfg.train.runs_dir:
+        roots.append(cfg.train.runs_dir)
+    resolved = sorted({str(Path(cfg.resolve(r)).resolve()) for r in roots})
+    # Drop folders inside another one in the list, so no file is scanned twice.
+    return [r for r in resolved if Path(r).exists() and not any(r != o and Path(r).is_relative_to(o) for o in resolved)]
+
+
+def delete_derived_caches(cfg: AppConfig) -> list[str]:
+    """Delete the caches that hold per-user rows and are rebuilt on demand; returns what was deleted."""
+    from socialrec.pipelines.evaluate import baselines_cache_dir
+
+    folders = [Path(cfg.resolve(cfg.train.cache_dir or f"{cfg.paths.tmp_dir()}/petastorm")), baselines_cache_dir(cfg)]
+    deleted = []
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
+            deleted.append(str(folder))
+            logger.info("deleted the derived cache %s (rebuilt by the next run)", folder)
+    return deleted
+
+
+def redact_logs(logs_dir: Path, needles: list[str]) -> dict[str, int]:
+    """Remove every log line that holds one of ``needles`` (the jobs log pseudonyms only in exceptional cases)."""
+    removed: dict[str, int] = {}
+    if not logs_dir.is_dir():
+        return removed
+    for path in sorted(logs_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if not any(n.encode() in data for n in needles):
+            continue
+        lines = data.splitlines(keepends=True)
+        kept = [ln for ln in lines if not any(n.encode() in ln for n in needles)]
+        tmp = path.with_name(path.name + ".redacting")
+        tmp.write_bytes(b"".join(kept))
+        os.replace(tmp, path)  # atomic: a crash leaves the old or the redacted file, never half of one
+        removed[str(path)] = len(lines) - len(kept)
+        logger.info("removed %d line(s) naming the user from %s", len(lines) - len(kept), path)
+    return removed
+
+
+def models_trained_on(cfg: AppConfig, source: str, before: float) -> list[dict[str, Any]]:
+    """Registered model versions whose training run read ``source`` and started before ``before`` (epoch s)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from socialrec.training import tracking
+
+    if not Path(cfg.resolve(cfg.paths.mlflow_dir())).exists() and tracking.tracking_uri(cfg).startswith("sqlite"):
+        return []  # nothing was ever trained here
+    mlflow.set_tracking_uri(tracking.tracking_uri(cfg))
+    client = MlflowClient()
+    out: list[dict[str, Any]] = []
+    for name in dict.fromkeys([cfg.tracking.registered_model, cfg.evaluate.registered_model]):
+        try:
+            versions = client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            continue
+        for mv in versions:
+            if mv.creation_timestamp / 1000 >= before or not mv.run_id:
+                continue
+            run = client.get_run(mv.run_id)
+            if run.data.tags.get("socialrec.source", source) != source:
+                continue
+            # search results do not carry aliases in every MLflow version: read the version itself.
+            aliases = list(client.get_model_version(name, mv.version).aliases or [])
+            out.append({"model": name, "version": int(mv.version), "run_id": mv.run_id, "aliases": sorted(aliases)})
+    return sorted(out, key=lambda m: (m["model"], m["version"]))
+
+
+def scan_paths(spark: SparkSession, roots: list[str], needles: list[str], skip: list[str] | None = None) -> list[str]:
+    """Files under ``roots`` (except under ``skip``) holding any of ``needles``: Parquet through Spark (values
+    are compressed on disk), everything else as bytes (text, sqlite, torch checkpoints, numpy archives)."""
+    hits: list[str] = []
+    for root in roots:
+        hits += scan_lake(spark, root, needles, skip=skip)
+    return sorted(set(hits))
+
+
+def scan_lake(spark: SparkSession, root: str, needles: list[str], skip: list[str] | None = None) -> list[str]:
     """Files under ``root`` whose contents hold any of ``needles``: every Parquet file physically present
     (current, old, staged, checkpoints; not just those the log references), read by Spark with the values
     rendered as JSON, and every other file (commit logs) as text. Distributed, so it scales with the lake."""
     parquet: list[str] = []
     hits: list[str] = []
-    for dirpath, _dirs, files in os.walk(root):
+    skip_dirs = {Path(s).resolve() for s in skip or []}
+    raw = [n.encode() for n in needles]
+    for dirpath, dirs, files in os.walk(root):
+        if Path(dirpath).resolve() in skip_dirs:
+            dirs.clear()
+            continue
         for name in files:
             path = Path(dirpath) / name
             if not path.exists():
@@ -94,10 +215,10 @@ def scan_lake(spark: SparkSession, root: str, needles: list[str]) -> list[str]:
                 parquet.append(str(path))
             else:
                 try:
-                    text = path.read_text(errors="replace")
+                    data = path.read_bytes()
                 except OSError:
                     continue
-                if any(n in text for n in needles):
+                if any(n in data for n in raw):
                     hits.append(str(path))
     by_folder: dict[str, list[str]] = {}
     for f in parquet:  # one read per folder: files of one table share a schema
