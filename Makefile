@@ -61,5 +61,5 @@ lint: ## ruff + mypy on the library, and the secrets scanner on every file git w
 	$(PY) scripts/check_secrets.py
 
 clean: ## remove outputs of runs and tests (keeps .venv and .jars)
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis spark-warehouse metastore_db derby.log
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

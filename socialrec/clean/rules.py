@@ -196,6 +196,8 @@ def type_items(b: DataFrame, ctx: RuleContext) -> DataFrame:
             (has_price & price.isNull(), "unparseable_price"),
             (has_price & F.coalesce(F.isnan(price), F.lit(False)), "nan_price"),
             (has_price & F.coalesce(price < 0, F.lit(False)), "negative_price"),
+            # "Infinity" parses as a double; no catalogue price is infinite (found by tests/integration/test_fuzz_ingest).
+            (has_price & F.coalesce(price == float("inf"), F.lit(False)), "infinite_price"),
             (present(b[C.UPDATED_TS]) & parse_ts(b[C.UPDATED_TS]).isNull(), "unparseable_ts"),
         ]
     )

@@ -41,7 +41,11 @@ def fix_mojibake(col: Column) -> Column:
     """Re-decode text that is UTF-8 mis-read as Latin-1; leave everything else unchanged."""
     leftover = F.regexp_replace(col, _UTF8_AS_LATIN1, "")
     broken = (leftover != col) & ~leftover.rlike(_NON_ASCII)
-    return F.when(broken, F.decode(F.encode(col, "ISO-8859-1"), "UTF-8")).otherwise(col)
+    # The pattern also matches byte pairs/triples that are not valid UTF-8 (overlong "\u00e0\u0080\u0080",
+    # surrogates "\u00ed\u00a0\u0080"), on which Spark 4's strict decode() fails the whole job
+    # (MALFORMED_CHARACTER_CODING). The bytes are re-read as UTF-8 only when valid; otherwise the text stays.
+    as_utf8 = F.try_validate_utf8(F.encode(col, "ISO-8859-1").cast("string"))
+    return F.when(broken, F.coalesce(as_utf8, col)).otherwise(col)
 
 
 def clean_text(col: Column) -> Column:

@@ -30,6 +30,11 @@ class SourceMissingError(SocialrecError):
     """The input folder or a required file of a source is absent."""
 
 
+class SourceFormatError(SocialrecError):
+    """A source file is there but cannot be read as its documented format (a truncated or corrupt gzip
+    archive, a text encoding other than UTF-8, two files for one stream)."""
+
+
 @dataclass(frozen=True)
 class SourceProfile:
     """What the cleaning rules need to know about a source.
