@@ -103,10 +103,33 @@ def forget_user(
             report.input_export = str(source_path(cfg))
         except SocialrecError:
             report.input_export = None
-        skip = [lake.root, *([report.input_export] if report.input_export else [])]
-        report.remaining = sorted(set(scan_lake(spark, lake.root, [raw_id.strip(), pseudonym]))
+        # Spark's live scratch space (shuffle files of this very job's deletes) is removed when the session stops.
+        spark_local = spark.sparkContext.getConf().get("spark.local.dir")
+        skip = [lake.root, *([report.input_export] if report.input_export else []), *([spark_local] if spark_local else [])]
+        # A short raw id ("17") is a substring of countless values, so it is only searched for as a whole value
+        # in the raw-id columns; every longer one, and the pseudonym, as a substring of every file.
+        report.remaining = sorted(set(scan_lake(spark, lake.root, needles))
+                                  | set(tables_still_holding(lake, raw_id.strip(), source))
                                   | set(scan_paths(spark, outside_lake_roots(cfg), needles, skip=skip)))
     return report
+
+
+def tables_still_holding(lake: Lake, raw_id: str, source: str) -> list[str]:
+    """Tables whose current snapshot still has ``raw_id`` as a whole value of a raw-id column."""
+    out = []
+    for spec in all_tables():
+        raw_columns = [c for c, form in (spec.pii or {}).items() if form == "raw_id"]
+        if not raw_columns or not lake.exists(spec):
+            continue
+        df = lake.read(spec)
+        if C.B_SOURCE in spec.column_names:
+            df = df.where(F.col(C.B_SOURCE) == source)
+        match = F.lit(False)
+        for c in raw_columns:
+            match = match | (F.trim(F.col(c)) == raw_id)
+        if df.where(match).limit(1).count():
+            out.append(f"{lake.location(spec)} (table {spec.qualified_name})")
+    return out
 
 
 def outside_lake_roots(cfg: AppConfig) -> list[str]:

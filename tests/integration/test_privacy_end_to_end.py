@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from socialrec.config import AppConfig
 from socialrec.lake import Lake
 from socialrec.pipelines.evaluate import baselines_cache_dir
-from socialrec.pipelines.forget import pseudonym_of, redact_logs
+from socialrec.pipelines.forget import delete_derived_caches, pseudonym_of, redact_logs
 from socialrec.schema import columns as C
 from socialrec.schema.tables import BRONZE_BY_STREAM, GOLD_EXAMPLES, GOLD_RECOMMENDATIONS, GOLD_USER_INDEX
 from tests.conftest import REPO
@@ -62,6 +62,20 @@ def test_make_run_console_output_names_no_raw_user_id(default_run, spark) -> Non
     assert sorted(set(RAW_USER_ID.findall(printed)) & raw_ids) == []
 
 
+def test_derived_caches_with_per_user_rows_are_deleted(cfg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    c = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"root": str(tmp_path), "tmp": None}),
+                               "train": cfg.train.model_copy(update={"cache_dir": None})})
+    petastorm = tmp_path / "tmp" / "petastorm" / "key1"
+    baselines = baselines_cache_dir(c) / "lightgcn-abc"
+    for folder in (petastorm, baselines):
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"per-user rows")
+    (tmp_path / "tmp" / "keep.txt").write_text("other scratch")
+    assert delete_derived_caches(c) == [str(tmp_path / "tmp" / "petastorm"), str(baselines_cache_dir(c))]
+    assert not petastorm.exists() and not baselines.exists() and (tmp_path / "tmp" / "keep.txt").exists()
+    assert delete_derived_caches(c) == []  # nothing left: a rerun is a no-op
+
+
 def test_redact_logs_removes_only_the_lines_naming_the_user(tmp_path: Path) -> None:
     (tmp_path / "a.log").write_text("start\nuser u00000042 failed\nu00000043 ok\nend\n")
     (tmp_path / "b.log").write_text("nothing here\n")
@@ -85,13 +99,15 @@ def test_forget_user_end_to_end_leaves_no_file_naming_them_and_lists_models_to_r
     trained = lake.read(GOLD_EXAMPLES).select("user_idx").distinct().join(lake.read(GOLD_USER_INDEX), "user_idx")
     candidates = (trained.join(lake.read(GOLD_RECOMMENDATIONS).select(C.USER_ID).distinct(), C.USER_ID)
                   .select(C.USER_ID).orderBy(C.USER_ID).limit(50).collect())
-    pseudonym = next(r[C.USER_ID] for r in candidates if r[C.USER_ID] in by_pseudonym)
+    # A regular id (the platform's u + 8 digits), so the independent scan below can search it as a substring.
+    pseudonym = next(r[C.USER_ID] for r in candidates if RAW_USER_ID.fullmatch(by_pseudonym.get(r[C.USER_ID], "")))
     raw_id = by_pseudonym[pseudonym]
     export = root / "data" / "synthetic"  # the source system's own export: not the pipeline's to change
     before = files_holding(root, [raw_id, pseudonym], skip=[export])
     assert any(h.startswith("lake/gold/recommendations") for h in before), before
     assert any(h.startswith("lake/bronze") for h in before) and any(h.startswith("lake/silver") for h in before)
-    assert baselines_cache_dir(cfg).is_dir()  # make run's evaluation cached the baselines' per-user lists
+    # make run's evaluation cached the baselines' per-user lists (unless an earlier forget already deleted them)
+    cached = baselines_cache_dir(cfg).is_dir()
 
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     done = subprocess.run(
@@ -101,7 +117,7 @@ def test_forget_user_end_to_end_leaves_no_file_naming_them_and_lists_models_to_r
     assert done.returncode == 0, done.stderr[-3000:]
     assert files_holding(root, [raw_id, pseudonym], skip=[export]) == []
     assert not baselines_cache_dir(cfg).exists()
-    assert f"derived cache deleted (rebuilt by the next run): {baselines_cache_dir(cfg)}" in done.stdout
+    assert (f"derived cache deleted (rebuilt by the next run): {baselines_cache_dir(cfg)}" in done.stdout) == cached
     # make run trained and registered the serving model (alias champion) on this user's data.
     assert re.search(r"models trained on this user's data, to retrain \(\d+\)", done.stdout), done.stdout
     assert re.search(rf"{cfg.tracking.registered_model} v1 \(aliases: [^)]*{cfg.tracking.alias}", done.stdout), done.stdout
