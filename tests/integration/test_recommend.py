@@ -94,7 +94,9 @@ def test_recommend_stage_end_to_end(spark, trained, tmp_path: Path) -> None:  # 
     copy = tmp_path / "lake"
     # Without _staging: its SQL snapshots are absolute symlinks into the shared lake, which keeps the user.
     shutil.copytree(lake.root, copy, ignore=shutil.ignore_patterns("_staging"))
-    c = c.model_copy(update={"paths": c.paths.model_copy(update={"lake": str(copy)})})
+    # The copy gets a root of its own: forgetting scans everything under paths.root, and the shared root holds
+    # the shared lake, where the user stays.
+    c = c.model_copy(update={"paths": c.paths.model_copy(update={"lake": str(copy), "root": str(tmp_path)})})
     lake = Lake(spark, c)
     key = os.environ["SOCIALREC_PSEUDONYM_KEY"].encode()
     raw_ids = [r[C.USER_ID] for r in lake.read(BRONZE_BY_STREAM["events"]).select(C.USER_ID).distinct().orderBy(C.USER_ID).limit(50).collect()]
