@@ -44,10 +44,18 @@ def start_job(job: str, args: argparse.Namespace) -> AppConfig:
 
 def run_main(job: str, body: Callable[[], int | None]) -> int:
     """Run a job body; known errors end with their message and exit code 1, not a traceback."""
+    from socialrec.resources import explain_failure
+
     try:
         return int(body() or 0)
     except SocialrecError as exc:
         logger.error("%s failed: %s", job, exc)
+        return 1
+    except Exception as exc:
+        clear = explain_failure(exc)  # an oversized result or a JVM out-of-memory: say which setting to change
+        if clear is None:
+            raise
+        logger.error("%s failed: %s", job, clear)
         return 1
 
 

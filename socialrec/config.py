@@ -80,6 +80,14 @@ class SparkConfig(StrictModel):
         description="Configure the Delta session extension: auto = when Delta jars are present or "
         "lake.engine is delta-spark.",
     )
+    driver_collect_fraction: float = Field(
+        0.25, gt=0, le=1,
+        description="Share of the driver's memory one driver-side step may hold (evaluation matrices, item "
+        "vectors, igraph's edge list); larger work takes the distributed path or fails early, naming this.",
+    )
+    max_result_size: str | None = Field(
+        None, description="spark.driver.maxResultSize; null = the driver budget above (driver_memory x fraction)."
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf, applied last.")
 
 

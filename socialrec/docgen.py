@@ -43,7 +43,7 @@ CONF_DIR = REPO / "conf"
 _PII_MEANING: dict[str, str] = {
     "raw_id": "a raw platform user id (bronze only); forgetting matches it within the user's source",
     "pseudonym": "the keyed pseudonym of a user id; forgetting matches it exactly",
-    "record": "free text or a JSON record that may contain an id; forgetting matches by substring",
+    "record": "free text or a JSON record that may contain an id; forgetting matches the id as a whole token (not inside a longer id)",
 }
 
 

@@ -92,6 +92,11 @@ def configure_defaults(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSe
         builder = builder.master(cfg.spark.master)
     if cfg.spark.driver_memory:
         builder = builder.config("spark.driver.memory", cfg.spark.driver_memory)
+    from socialrec.resources import max_result_size
+
+    # An oversized collect is then refused by Spark with its size, not an OutOfMemoryError (socialrec.resources).
+    if max_result_size(cfg):
+        builder = builder.config("spark.driver.maxResultSize", max_result_size(cfg))
     for key, value in cfg.spark.conf.items():
         builder = builder.config(key, value)
     return builder

@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from socialrec.clean.rules import REASONS, RuleContext, user_pseudonym
+from socialrec.clean.text import present
 from socialrec.ingest.base import bronze_columns
 from socialrec.schema import columns as C
 from socialrec.schema.tables import SILVER_BY_STREAM
@@ -118,7 +119,7 @@ def check_references(
         flag = f"_known_{i}"
         ids = known.select(F.col(known.columns[0]).alias(f"_ref_{i}")).distinct().withColumn(flag, F.lit(True))
         df = df.join(ids, df[column] == ids[f"_ref_{i}"], "left").drop(f"_ref_{i}")
-        raw_present = F.coalesce(F.trim(F.col(_raw_source(stream, column))) != "", F.lit(False))
+        raw_present = present(F.col(_raw_source(stream, column)))
         df = df.withColumn(
             REASONS, _add_reason(F.col(REASONS), ~malformed & raw_present & F.col(flag).isNull(), reason)
         ).drop(flag)

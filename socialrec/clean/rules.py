@@ -23,6 +23,7 @@ from socialrec.clean.text import (
     parse_price,
     parse_ts,
     present,
+    strip_ws,
 )
 from socialrec.config import CleanConfig
 from socialrec.ingest.base import SourceProfile
@@ -53,17 +54,17 @@ class RuleContext:
 def user_pseudonym(raw: Column, source: str, key: bytes) -> Column:
     """The silver user id: HMAC-SHA256 of ``<source>:<raw id>``. Ids are local to a source (user 7 of
     Ciao is not user 7 of FilmTrust), so the source is part of the message."""
-    return hmac_sha256_hex(F.concat(F.lit(f"{source}:"), F.trim(raw)), key)
+    return hmac_sha256_hex(F.concat(F.lit(f"{source}:"), strip_ws(raw)), key)
 
 
 def qualified_id(raw: Column, source: str) -> Column:
     """``<source>:<id>`` for item, event and review ids, for the same reason."""
-    return F.concat(F.lit(f"{source}:"), F.trim(raw))
+    return F.concat(F.lit(f"{source}:"), strip_ws(raw))
 
 
 def derived_id(parts: Sequence[Column], source: str, key: bytes) -> Column:
     """An id for a source without ids: keyed (it is built from a raw user id) and namespaced."""
-    message = F.concat_ws("\u001f", F.lit(source), *[F.coalesce(F.trim(p), F.lit("")) for p in parts])
+    message = F.concat_ws("\u001f", F.lit(source), *[F.coalesce(strip_ws(p), F.lit("")) for p in parts])
     return F.concat(F.lit(f"{source}:"), F.substring(hmac_sha256_hex(message, key), 1, 32))
 
 
@@ -205,7 +206,7 @@ def type_items(b: DataFrame, ctx: RuleContext) -> DataFrame:
 
 
 def type_events(b: DataFrame, ctx: RuleContext) -> DataFrame:
-    event_type = F.lower(F.trim(b[C.EVENT_TYPE]))
+    event_type = F.lower(strip_ws(b[C.EVENT_TYPE]))
     value = parse_double(b[C.VALUE])
     is_rating = F.coalesce(event_type == "rating", F.lit(False))
     event_id = _record_id(b, C.EVENT_ID, event_type, ctx)
@@ -234,7 +235,7 @@ def type_events(b: DataFrame, ctx: RuleContext) -> DataFrame:
 
 
 def type_social_edges(b: DataFrame, ctx: RuleContext) -> DataFrame:
-    relation = F.lower(F.trim(b[C.RELATION]))
+    relation = F.lower(strip_ws(b[C.RELATION]))
     weight = parse_double(b[C.WEIGHT])
     directed = parse_bool(b[C.DIRECTED])
     default_directed = relation != "friend"
@@ -257,7 +258,7 @@ def type_social_edges(b: DataFrame, ctx: RuleContext) -> DataFrame:
         + _oversized(b, {C.SRC_USER_ID: ctx.clean.max_id_chars, C.DST_USER_ID: ctx.clean.max_id_chars})
         + [
             (present(b[C.RELATION]) & ~relation.isin(*C.RELATIONS), "unknown_relation"),
-            (present(b[C.SRC_USER_ID]) & (F.trim(b[C.SRC_USER_ID]) == F.trim(b[C.DST_USER_ID])), "self_loop"),
+            (present(b[C.SRC_USER_ID]) & (strip_ws(b[C.SRC_USER_ID]) == strip_ws(b[C.DST_USER_ID])), "self_loop"),
             (present(b[C.WEIGHT]) & (weight.isNull() | F.isnan(weight) | (weight <= 0)), "bad_weight"),
             (present(b[C.DIRECTED]) & directed.isNull(), "bad_directed"),
         ]

@@ -26,15 +26,26 @@ _BOOL_TRUE = ("true", "1", "yes", "t")
 _BOOL_FALSE = ("false", "0", "no", "f")
 
 
+# ASCII whitespace, as Python's str.split() and Java's \s see it: Spark's trim() strips spaces only, so a
+# tab-only id would count as present and "\tu1" would be another user than "u1".
+ID_WHITESPACE = " \t\n\x0b\f\r"
+_EDGE_WHITESPACE = "^[ \\t\\n\\x0B\\f\\r]+|[ \\t\\n\\x0B\\f\\r]+$"
+
+
+def strip_ws(col: Column) -> Column:
+    """``col`` without leading and trailing ASCII whitespace (tabs and newlines too, unlike ``F.trim``)."""
+    return F.regexp_replace(col, _EDGE_WHITESPACE, "")
+
+
 def blank_to_null(col: Column) -> Column:
-    """Trimmed text, or null when absent or blank."""
-    s = F.trim(col)
+    """Stripped text, or null when absent or blank."""
+    s = strip_ws(col)
     return F.when(s != "", s)
 
 
 def present(col: Column) -> Column:
     """True when the field arrived with non-blank text."""
-    return F.coalesce(F.trim(col) != "", F.lit(False))
+    return F.coalesce(strip_ws(col) != "", F.lit(False))
 
 
 def fix_mojibake(col: Column) -> Column:
@@ -49,9 +60,11 @@ def fix_mojibake(col: Column) -> Column:
 
 
 def clean_text(col: Column) -> Column:
-    """Display text: mojibake repaired, HTML tags (also a cut-off ``<span class=...``) replaced by a space,
-    entities decoded, whitespace runs collapsed, trimmed; null when nothing is left."""
+    """Display text: mojibake repaired, control characters and HTML tags (also a cut-off ``<span class=...``)
+    replaced by a space, entities decoded, whitespace runs collapsed, trimmed; null when nothing is left."""
     s = fix_mojibake(col)
+    # Control characters (NUL, ESC, DEL, C1) are not text: a terminal escape in a title must not reach a report.
+    s = F.regexp_replace(s, "\\p{Cc}", " ")
     s = F.regexp_replace(s, "<[^>]*(>|$)", " ")
     for entity, char in HTML_ENTITIES:
         s = F.replace(s, F.lit(entity), F.lit(char))

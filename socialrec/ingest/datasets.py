@@ -341,7 +341,6 @@ class LastFmAdapter(_OneShotAdapter):
 
 # --------------------------------------------------------------------------------------------- Amazon
 
-_CORRUPT = "_corrupt_record"
 AMAZON_REVIEWS_SUFFIX = "_5.json.gz"
 AMAZON_META_PREFIX = "meta_"
 AMAZON_META_SUFFIX = ".json.gz"
@@ -349,18 +348,16 @@ AMAZON_META_SUFFIX = ".json.gz"
 
 def parse_json_fields(lines: DataFrame, fields: dict[str, DataType]) -> DataFrame:
     """``lines`` plus one column per JSON field (strings keep the JSON text of numbers and booleans) and
-    ``_parse_error``; a line that is not one JSON object (or has a field of another shape) keeps all fields
-    null, as in :func:`socialrec.ingest.feed.parse_json_lines`."""
-    schema = StructType([StructField(k, t) for k, t in fields.items()] + [StructField(_CORRUPT, StringType())])
-    parsed = lines.withColumn(
-        "_j", F.from_json(C.B_RAW, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT})
-    )
-    bad = F.col(f"_j.{_CORRUPT}").isNotNull() | F.col("_j").isNull() | (F.trim(F.col(C.B_RAW)) == "")
+    ``_parse_error``; a line that is not one JSON object (or has a field of another shape), or is not UTF-8, keeps
+    all fields null, exactly as :func:`socialrec.ingest.feed.parse_json_lines` decides."""
+    from socialrec.ingest.feed import json_object_per_line
+
+    parsed, bad, error = json_object_per_line(lines, StructType([StructField(k, t) for k, t in fields.items()]))
     return parsed.select(
         *[F.when(~bad, F.col(f"_j.{k}")).alias(k) for k in fields],
         F.col(C.B_RAW),
         F.col(C.B_SOURCE_FILE),
-        F.when(bad, F.lit("malformed JSON: not one JSON object per line")).alias(_PE),
+        error.alias(_PE),
     )
 
 

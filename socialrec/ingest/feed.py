@@ -6,7 +6,7 @@ import re
 import zlib
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
@@ -63,10 +63,9 @@ def check_stream_file(path: Path) -> None:
         )
 
 
-def parse_json_lines(lines: DataFrame, stream: str) -> DataFrame:
-    """Bronze shape from JSON lines: every field kept as its JSON text (numbers, booleans and objects
-    included); a line that is not a JSON object keeps null fields and ``_parse_error``."""
-    fields = bronze_columns(stream)
+def json_object_per_line(lines: DataFrame, schema: StructType) -> tuple[DataFrame, Column, Column]:
+    """``lines`` (``_raw`` text) parsed against ``schema`` into ``_j``, with the condition that a line is bad and
+    its ``_parse_error``: shared by every JSON-lines reader (the feed, the Amazon dumps)."""
     # A line that is not valid UTF-8 (a Latin-1 byte, a stray byte) would be read with U+FFFD in place of its
     # bad bytes: different lines would collapse into the same ids, hash and "duplicate", and rows would be
     # lost. It is kept byte for byte (as Latin-1 text, which maps every byte to one character) and rejected.
@@ -77,9 +76,9 @@ def parse_json_lines(lines: DataFrame, stream: str) -> DataFrame:
             C.B_RAW: F.when(utf8, F.col(C.B_RAW)).otherwise(F.decode(F.col(C.B_RAW).cast("binary"), "ISO-8859-1")),
         }
     )
-    schema = StructType([StructField(f, StringType()) for f in fields] + [StructField(_CORRUPT, StringType())])
+    with_corrupt = StructType([*schema.fields, StructField(_CORRUPT, StringType())])
     parsed = lines.withColumn(
-        "_j", F.from_json(C.B_RAW, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT})
+        "_j", F.from_json(C.B_RAW, with_corrupt, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT})
     )
     # from_json reads the first JSON value and ignores what follows it, so `{..}{..}` (a missing newline) or
     # `{..} junk` would silently lose the rest of the line. The line must be exactly one value: followed by
@@ -97,6 +96,14 @@ def parse_json_lines(lines: DataFrame, stream: str) -> DataFrame:
     error = F.when(~F.col("_utf8"), F.lit("not UTF-8 text (_raw holds the line's bytes read as Latin-1)")).when(
         bad, F.lit("malformed JSON: not one JSON object per line")
     )
+    return parsed, bad, error
+
+
+def parse_json_lines(lines: DataFrame, stream: str) -> DataFrame:
+    """Bronze shape from JSON lines: every field kept as its JSON text (numbers, booleans and objects
+    included); a line that is not a JSON object keeps null fields and ``_parse_error``."""
+    fields = bronze_columns(stream)
+    parsed, bad, error = json_object_per_line(lines, StructType([StructField(f, StringType()) for f in fields]))
     parsed = parsed.withColumn(C.B_PARSE_ERROR, error)
     return to_bronze_shape(parsed, stream, {f: F.when(~bad, F.col(f"_j.{f}")) for f in fields})
 

@@ -18,7 +18,16 @@ from pyspark.sql import DataFrame, SparkSession
 
 from socialrec.config import AppConfig
 from socialrec.errors import LakeConflictError
-from socialrec.lake.base import Commit, LakeEngine, MatchHow, PartitionFilter, Txn, sql_in, sql_literal
+from socialrec.lake.base import (
+    Commit,
+    LakeEngine,
+    MatchHow,
+    PartitionFilter,
+    Txn,
+    sql_in,
+    sql_literal,
+    token_regex,
+)
 from socialrec.schema.tables import TableSpec, all_tables
 from socialrec.schema.validate import conform
 from socialrec.spark import delta_spark_loadable
@@ -157,11 +166,14 @@ class Lake:
         how: MatchHow = "equals",
         scope: Mapping[str, str] | None = None,
     ) -> Commit:
-        """Delete rows whose ``column`` equals (or contains, for JSON/text columns) one of ``values`` and
-        whose ``scope`` columns equal the given values, leaving no trace of the values in the commit log."""
+        """Delete rows whose ``column`` equals (``how="token"``, for JSON/text columns: holds as a whole token)
+        one of ``values`` and whose ``scope`` columns equal the given values, leaving no trace of the values in
+        the commit log."""
         from pyspark.sql.types import StringType, StructField, StructType
 
         scope = dict(scope or {})
+        if how == "token":  # engines match the patterns (a plain substring would also hit longer ids)
+            values = [token_regex(v) for v in values]
         fields = [StructField("value", StringType(), False)] + [StructField(c, StringType(), False) for c in scope]
         frame = self.spark.createDataFrame([(v, *scope.values()) for v in values], StructType(fields))
         return self._retrying(

@@ -3,6 +3,7 @@ knows contracts, validation and retries."""
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -13,7 +14,25 @@ from socialrec.schema.tables import TableSpec
 
 # Partition filter for overwrite: column -> value or list of values (equality / IN on partition columns).
 PartitionFilter = Mapping[str, Any]
-MatchHow = Literal["equals", "contains"]
+MatchHow = Literal["equals", "token"]
+
+# Characters that can be part of an id: a value matches as a *token* only where neither neighbour is one of
+# these, so forgetting "u10000005" leaves "u100000051" (and "x.u10000005") alone.
+ID_CHARS = "A-Za-z0-9_.@+\\-"
+
+
+def token_regex(value: str) -> str:
+    """A regex (Java and Rust syntax: Spark's ``rlike``, DataFusion's ``regexp_like``) matching ``value`` as a
+    whole token. Every character but ASCII letters and digits is written as ``\\x{HEX}``, which both dialects
+    read literally; neither has look-behind, so the neighbours are matched (or a string end)."""
+    body = "".join(c if c.isascii() and c.isalnum() else f"\\x{{{ord(c):X}}}" for c in value)
+    return f"(^|[^{ID_CHARS}]){body}($|[^{ID_CHARS}])"
+
+
+def token_regex_bytes(value: str) -> re.Pattern[bytes]:
+    """:func:`token_regex` for Python over raw bytes (log lines, commit logs, checkpoints)."""
+    ids = ID_CHARS.encode()
+    return re.compile(rb"(?<![" + ids + rb"])" + re.escape(value.encode()) + rb"(?![" + ids + rb"])")
 
 
 @dataclass(frozen=True)
@@ -105,8 +124,8 @@ class LakeEngine(abc.ABC):
     def delete_matching(
         self, path: str, spec: TableSpec, column: str, values: DataFrame, how: MatchHow
     ) -> Commit:
-        """Delete rows whose ``column`` equals (or, ``how="contains"``, contains) a value of the one-column
-        frame ``values``; any further columns of ``values`` must equal the target's columns of the same name
+        """Delete rows whose ``column`` equals a value of the one-column frame ``values`` (``how="token"``: holds
+        it as a whole token, the frame then holding :func:`token_regex` patterns); any further columns of ``values`` must equal the target's columns of the same name
         (a scope such as ``_source``). Done as a MERGE so the values never appear in the commit log (a DELETE records
         its predicate there, which vacuum never rewrites)."""
 

@@ -38,6 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from socialrec.errors import LakeError
+from socialrec.faults import checkpoint
 from socialrec.lake.base import Commit, LakeEngine, MatchHow, PartitionFilter, Txn, partition_predicate
 from socialrec.schema.tables import TableSpec
 
@@ -275,6 +276,8 @@ class DeltaRsEngine(LakeEngine):
                         filters.append((col, "in", [str(v) for v in value]))
                     else:
                         filters.append((col, "=", str(value)))
+            # crash tests: the files moved into the table, the commit not made (vacuum removes such orphans)
+            checkpoint("lake:before-staged-commit")
             dt = self._table(path)
             dt.create_write_transaction(
                 actions,
@@ -333,7 +336,7 @@ class DeltaRsEngine(LakeEngine):
         cond = (
             f't."{column}" = s."{value_col}"'
             if how == "equals"
-            else f'strpos(t."{column}", s."{value_col}") > 0'
+            else f'regexp_like(t."{column}", s."{value_col}")'  # token_regex patterns
         )
         for scope_col in source.column_names[1:]:  # extra equality conditions (e.g. the source namespace)
             cond += f' AND t."{scope_col}" = s."{scope_col}"'

@@ -174,7 +174,7 @@ class DeltaSparkEngine(LakeEngine):
         self, path: str, spec: TableSpec, column: str, values: DataFrame, how: MatchHow
     ) -> Commit:
         value_col = values.columns[0]
-        cond = f"t.`{column}` = s.`{value_col}`" if how == "equals" else f"instr(t.`{column}`, s.`{value_col}`) > 0"
+        cond = f"t.`{column}` = s.`{value_col}`" if how == "equals" else f"t.`{column}` rlike s.`{value_col}`"
         for scope_col in values.columns[1:]:  # extra equality conditions (e.g. the source namespace)
             cond += f" AND t.`{scope_col}` = s.`{scope_col}`"
         before = self.version(path)

@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
+from socialrec.faults import checkpoint
 from socialrec.features.embeddings import embed_texts, embedding_partitions
 from socialrec.features.text import TEXT_HASH, item_text, texts_to_embed
 from socialrec.ingest import adapter_for
@@ -67,6 +68,7 @@ def run(spark: SparkSession, cfg: AppConfig, *, dataset: str | None = None) -> d
                 stats["embedded"], stats["model_texts"] = _embed_and_cache(spark, lake, cfg, todo, pending)
         finally:
             todo.unpersist()
+        checkpoint("embeddings:before-item-text")  # crash tests: the cache written, gold.item_text not yet
         stats["item_text_written"] = _write_item_text(lake, texts, source)
     finally:
         texts.unpersist()

@@ -44,9 +44,11 @@ from socialrec.evaluation import baselines as B
 from socialrec.evaluation import metrics as M
 from socialrec.evaluation.predict import ProtocolData, monitor_fn, protocol_data, rank_users, recs_frame
 from socialrec.evaluation.protocols import protocol_examples, protocol_pairs
+from socialrec.faults import checkpoint
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
 from socialrec.logs import progress_task
+from socialrec.resources import ensure_fits_on_driver
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_EVAL_SPLITS,
@@ -61,6 +63,8 @@ from socialrec.schema.tables import (
 )
 
 logger = logging.getLogger(__name__)
+DRIVER_BYTES_PER_PAIR = 200
+DRIVER_BYTES_PER_ITEM_VECTOR = 2 * 8 * 384 + 100  # float64 copies of a MiniLM vector
 
 ABLATION_FLAG = {"social": "use_social", "text": "use_text", "sequence": "use_sequence"}
 DEFAULT_RATIOS = {"ciao": (0.7, 0.1, 0.2)}
@@ -322,7 +326,13 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
     lake.ensure(GOLD_EVALUATION)
     mine = F.col(C.SOURCE) == source
     examples = lake.read(GOLD_EXAMPLES).where(mine)
+    # Before anything is written or trained: the pairs become pandas frames and sparse matrices on the driver
+    # (about 200 B a pair across the copies).
+    n_pairs = examples.count()
+    ensure_fits_on_driver(spark, cfg, f"evaluating {source}/{ev.protocol} ({n_pairs:,} interaction pairs)", n_pairs,
+                          DRIVER_BYTES_PER_PAIR, "sample users (evaluate.max_train_pairs bounds the pairs)")
     splits_version = write_splits(lake, examples, cfg, source)
+    checkpoint("evaluate:after-splits")  # crash tests: the splits written, no model evaluated yet
     splits = lake.read(GOLD_EVAL_SPLITS).where(mine & (F.col("protocol") == ev.protocol))
     n_train = splits.where(F.col("split") == "train").count()
     if n_train == 0:
@@ -334,6 +344,8 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
         )
     n_users = int(lake.read(GOLD_USER_INDEX).where(mine).agg(F.max("user_idx")).first()[0]) + 1  # type: ignore[index]
     n_items = int(lake.read(GOLD_ITEM_INDEX).where(mine).agg(F.max("item_idx")).first()[0]) + 1  # type: ignore[index]
+    ensure_fits_on_driver(spark, cfg, f"the diversity metrics' item vectors ({n_items:,} items)", n_items,
+                          DRIVER_BYTES_PER_ITEM_VECTOR, "evaluate fewer items")
     # Bounded by evaluate.max_train_pairs (checked above): the pairs become sparse matrices on the driver.
     pairs_pdf = splits.select("user_idx", "item_idx", "split").toPandas()
     pd_data = protocol_data(pairs_pdf, n_users, n_items, ev.splits)
@@ -417,6 +429,7 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
         out["seed"] = out["seed"].astype("int32")
         out["users"] = out["users"].astype("int64")
         rows = spark.createDataFrame(out[list(GOLD_EVALUATION.column_names)], GOLD_EVALUATION.schema)
+        checkpoint("evaluate:before-append")  # crash tests: an MLflow run open, the figures not yet in the lake
         lake.append(rows, GOLD_EVALUATION)
         from socialrec.evaluation.report import write_report
 

@@ -7,6 +7,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
+from socialrec.faults import checkpoint
 from socialrec.features.examples import extend_index, split_points, temporal_examples
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
@@ -36,6 +37,7 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, object]:
     for ids, spec, id_col, idx_col in ((users, GOLD_USER_INDEX, C.USER_ID, "user_idx"), (items, GOLD_ITEM_INDEX, C.ITEM_ID, "item_idx")):
         existing = lake.read(spec)
         lake.merge(extend_index(spark, ids, existing, id_col, idx_col, source), spec, update=False)
+        checkpoint("examples:after-index")  # crash tests: an index extended, the examples not yet rebuilt
     events = lake.read(SILVER_EVENTS).where(mine)
     targets = cfg.examples.target_event_types
     t1, t2 = split_points(events.where(F.col(C.EVENT_TYPE).isin(*targets)), cfg.examples.validation_quantile, cfg.examples.test_quantile)

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
 from socialrec.errors import SocialrecError
+from socialrec.faults import checkpoint
 from socialrec.features.behaviour import item_features, user_features, user_sequences
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
@@ -56,6 +57,7 @@ def run(spark: SparkSession, cfg: AppConfig, cutoff: datetime | None = None) -> 
     for spec, frame in outputs:
         lake.ensure(spec)
         lake.merge(frame, spec)
+        checkpoint("features:after-table")  # crash tests: some feature tables merged, the rest not yet
         counts[spec.qualified_name] = lake.read(spec).where((F.col("cutoff_ts") == F.lit(cutoff)) & mine).count()
         logger.info("%s as of %s: %d rows", spec.qualified_name, cutoff, counts[spec.qualified_name])
     return counts

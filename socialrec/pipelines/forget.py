@@ -3,7 +3,7 @@ vacuum, so no data file keeps them.
 
 Tables say how they hold personal data (``TableSpec.pii``): ``raw_id`` columns (bronze) are matched on the
 raw id within the user's source; ``pseudonym`` columns on the keyed pseudonym; ``record`` columns (JSON
-text) by substring: the pseudonym, and the raw id when it is long enough to be unambiguous (a malformed
+text) by whole token (never inside a longer id): the pseudonym, and the raw id when it is long enough to be unambiguous (a malformed
 line cannot be parsed, so its raw text is kept whole). Deletes run as MERGEs so neither id is written
 into a commit log, and vacuum runs with zero retention: time travel to before the deletion is gone, which
 is the point. Later stages register their tables with ``pii`` and are covered automatically.
@@ -30,22 +30,25 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from socialrec.clean.text import ID_WHITESPACE, strip_ws
 from socialrec.config import AppConfig
 from socialrec.errors import SocialrecError
+from socialrec.faults import checkpoint
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
+from socialrec.lake.base import token_regex, token_regex_bytes
 from socialrec.schema import columns as C
 from socialrec.schema.tables import all_tables
 from socialrec.secrets import pseudonym_key
 
 logger = logging.getLogger(__name__)
 
-MIN_RAW_ID_CHARS_FOR_SUBSTRING = 8
+MIN_RAW_ID_CHARS_FOR_TOKEN_MATCH = 8
 
 
 def pseudonym_of(raw_id: str, source: str, key: bytes) -> str:
     """The silver id of ``raw_id`` (same as :func:`socialrec.clean.rules.user_pseudonym` in Spark)."""
-    return hmac.new(key, f"{source}:{raw_id.strip()}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{source}:{raw_id.strip(ID_WHITESPACE)}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -77,25 +80,27 @@ def forget_user(
         for column, form in spec.pii.items():
             if form == "raw_id":
                 scope = {C.B_SOURCE: source} if C.B_SOURCE in spec.column_names else None
-                changed |= lake.delete_matching(spec, column, [raw_id.strip()], scope=scope).committed
+                changed |= lake.delete_matching(spec, column, [raw_id.strip(ID_WHITESPACE)], scope=scope).committed
             elif form == "pseudonym":
                 changed |= lake.delete_matching(spec, column, [pseudonym]).committed
             else:
                 needles = [pseudonym]
-                if len(raw_id.strip()) >= MIN_RAW_ID_CHARS_FOR_SUBSTRING:
-                    needles.append(raw_id.strip())
-                scope = {C.SOURCE: source} if C.SOURCE in spec.column_names else None
-                changed |= lake.delete_matching(spec, column, needles, how="contains", scope=scope).committed
+                if len(raw_id.strip(ID_WHITESPACE)) >= MIN_RAW_ID_CHARS_FOR_TOKEN_MATCH:
+                    needles.append(raw_id.strip(ID_WHITESPACE))
+                source_col = next((c for c in (C.SOURCE, C.B_SOURCE) if c in spec.column_names), None)
+                scope = {source_col: source} if source_col else None
+                changed |= lake.delete_matching(spec, column, needles, how="token", scope=scope).committed
         report.tables[spec.qualified_name] = changed
+        checkpoint("forget:before-vacuum")  # crash tests: rows deleted from this table, old files still there
         report.vacuumed_files += len(lake.vacuum(spec, 0))
         logger.info("%s: %s", spec.qualified_name, "rows deleted, vacuumed" if changed else "no rows")
-    needles = [raw_id.strip(), pseudonym] if len(raw_id.strip()) >= MIN_RAW_ID_CHARS_FOR_SUBSTRING else [pseudonym]
+    needles = [raw_id.strip(ID_WHITESPACE), pseudonym] if len(raw_id.strip(ID_WHITESPACE)) >= MIN_RAW_ID_CHARS_FOR_TOKEN_MATCH else [pseudonym]
     report.caches_deleted = delete_derived_caches(cfg)
     report.logs_redacted = redact_logs(Path(cfg.resolve(cfg.paths.logs_dir())), needles)
     report.retrain = models_trained_on(cfg, source, before=time.time())
     if verify:
         # The lake is scanned for both ids whatever their length (whole-value matches are exact there); files
-        # outside it for the ids a substring match cannot confuse with other text. The input export is the
+        # outside it for the ids a token match cannot confuse with other text. The input export is the
         # source system's file, not the pipeline's: it is reported, not scanned (delete the user there too).
         from socialrec.ingest import source_path
 
@@ -106,10 +111,10 @@ def forget_user(
         # Spark's live scratch space (shuffle files of this very job's deletes) is removed when the session stops.
         spark_local = spark.sparkContext.getConf().get("spark.local.dir")
         skip = [lake.root, *([report.input_export] if report.input_export else []), *([spark_local] if spark_local else [])]
-        # A short raw id ("17") is a substring of countless values, so it is only searched for as a whole value
-        # in the raw-id columns; every longer one, and the pseudonym, as a substring of every file.
+        # A short raw id ("17") is a token of countless values, so it is only searched for as a whole value
+        # in the raw-id columns; every longer one, and the pseudonym, as a token of every file.
         report.remaining = sorted(set(scan_lake(spark, lake.root, needles))
-                                  | set(tables_still_holding(lake, raw_id.strip(), source))
+                                  | set(tables_still_holding(lake, raw_id.strip(ID_WHITESPACE), source))
                                   | set(scan_paths(spark, outside_lake_roots(cfg), needles, skip=skip)))
     return report
 
@@ -126,7 +131,7 @@ def tables_still_holding(lake: Lake, raw_id: str, source: str) -> list[str]:
             df = df.where(F.col(C.B_SOURCE) == source)
         match = F.lit(False)
         for c in raw_columns:
-            match = match | (F.trim(F.col(c)) == raw_id)
+            match = match | (strip_ws(F.col(c)) == raw_id)
         if df.where(match).limit(1).count():
             out.append(f"{lake.location(spec)} (table {spec.qualified_name})")
     return out
@@ -163,14 +168,15 @@ def redact_logs(logs_dir: Path, needles: list[str]) -> dict[str, int]:
     removed: dict[str, int] = {}
     if not logs_dir.is_dir():
         return removed
+    patterns = [token_regex_bytes(n) for n in needles]
     for path in sorted(logs_dir.rglob("*")):
         if not path.is_file():
             continue
         data = path.read_bytes()
-        if not any(n.encode() in data for n in needles):
+        if not any(p.search(data) for p in patterns):
             continue
         lines = data.splitlines(keepends=True)
-        kept = [ln for ln in lines if not any(n.encode() in ln for n in needles)]
+        kept = [ln for ln in lines if not any(p.search(ln) for p in patterns)]
         tmp = path.with_name(path.name + ".redacting")
         tmp.write_bytes(b"".join(kept))
         os.replace(tmp, path)  # atomic: a crash leaves the old or the redacted file, never half of one
@@ -225,7 +231,7 @@ def scan_lake(spark: SparkSession, root: str, needles: list[str], skip: list[str
     parquet: list[str] = []
     hits: list[str] = []
     skip_dirs = {Path(s).resolve() for s in skip or []}
-    raw = [n.encode() for n in needles]
+    raw = [token_regex_bytes(n) for n in needles]
     for dirpath, dirs, files in os.walk(root):
         if Path(dirpath).resolve() in skip_dirs:
             dirs.clear()
@@ -241,7 +247,7 @@ def scan_lake(spark: SparkSession, root: str, needles: list[str], skip: list[str
                     data = path.read_bytes()
                 except OSError:
                     continue
-                if any(n in data for n in raw):
+                if any(p.search(data) for p in raw):
                     hits.append(str(path))
     by_folder: dict[str, list[str]] = {}
     for f in parquet:  # one read per folder: files of one table share a schema
@@ -251,7 +257,7 @@ def scan_lake(spark: SparkSession, root: str, needles: list[str], skip: list[str
         rendered = F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]))
         found = F.lit(False)
         for n in needles:
-            found = found | (F.instr(rendered, n) > 0)
+            found = found | rendered.rlike(token_regex(n))
         rows = frame.where(found).select(F.col("_metadata.file_path").alias("f")).distinct().collect()
         hits += [r["f"] for r in rows]
     return sorted(set(hits))

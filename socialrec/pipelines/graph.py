@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
+from socialrec.faults import checkpoint
 from socialrec.graph import (
     build_social_graph,
     degree_buckets,
@@ -38,6 +39,7 @@ from socialrec.graph._common import utc
 from socialrec.graph.stats import Engine, graph_vertices
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
+from socialrec.resources import fits_on_driver
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_NEIGHBOURHOODS,
@@ -52,6 +54,7 @@ from socialrec.schema.tables import (
 )
 
 logger = logging.getLogger(__name__)
+DRIVER_BYTES_PER_EDGE = 200
 
 GOLD_GRAPH_TABLES: tuple[TableSpec, ...] = (
     GOLD_SOCIAL_GRAPH, GOLD_NEIGHBOURHOODS, GOLD_SOCIAL_PROOF, GOLD_USER_GRAPH_FEATURES,
@@ -85,7 +88,20 @@ def replace_source(lake: Lake, df: DataFrame, spec: TableSpec, source: str) -> i
     lake.ensure(spec)
     others = lake.read(spec).where(F.col(C.SOURCE) != source)
     lake.overwrite(others.unionByName(df.select(*spec.column_names)), spec)
+    checkpoint("graph:after-table")  # crash tests: some graph tables rebuilt, the rest not yet
     return lake.read(spec).where(F.col(C.SOURCE) == source).count()
+
+
+def stats_engine(spark: SparkSession, cfg: AppConfig, edges: int, vertices: int) -> Engine:
+    """igraph on the driver for graphs up to ``graph.igraph_max_edges`` that fit the driver's budget (about 200 B
+    an edge across the pandas and igraph copies); Spark, distributed, for anything larger."""
+    if max(edges, vertices) > cfg.graph.igraph_max_edges:
+        return "spark"
+    if not fits_on_driver(spark, cfg, edges + vertices, DRIVER_BYTES_PER_EDGE):
+        logger.warning("graph stats: %d edges exceed the driver's budget (spark.driver_collect_fraction of "
+                       "spark.driver.memory); computing them with Spark instead of igraph", edges)
+        return "spark"
+    return "igraph"
 
 
 def run(spark: SparkSession, cfg: AppConfig, cutoff_ts: datetime | None = None) -> dict[str, Any]:
@@ -137,7 +153,7 @@ def run(spark: SparkSession, cfg: AppConfig, cutoff_ts: datetime | None = None) 
 
     step("user_graph_features")
     n_vertices = graph_vertices(graph, users).count()
-    engine: Engine = "igraph" if max(summary["edges"], n_vertices) <= g.igraph_max_edges else "spark"
+    engine = stats_engine(spark, cfg, summary["edges"], n_vertices)
     features_df = user_graph_features(
         graph, users, iterations=g.pagerank_iterations, damping=g.pagerank_damping,
         igraph_max_edges=g.igraph_max_edges, engine=engine,

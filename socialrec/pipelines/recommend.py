@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
 from socialrec.errors import SocialrecError
+from socialrec.faults import checkpoint
 from socialrec.graph._common import ts_lit
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
@@ -41,6 +42,7 @@ from socialrec.recommend.candidates import (
 )
 from socialrec.recommend.reasons import ReasonSettings, anchor_items, has_kind, most_similar_anchor, with_reasons
 from socialrec.recommend.scoring import ScoringPayload, item_lists, model_bytes, model_scores, user_feature_rows
+from socialrec.resources import ensure_fits_on_driver
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_ITEM_INDEX,
@@ -169,7 +171,9 @@ def run(spark: SparkSession, cfg: AppConfig, as_of: datetime | None = None) -> d
     logger.info("recommending with %s v%s (run %s) as of %s into run_date=%s, index=%s, k=%d",
                 ref.name, ref.version, ref.run_id, as_of, run_date, rc.index, rc.k)
 
-    # Item side: catalogue-sized, built once on the driver and broadcast.
+    # Item side: catalogue-sized, built once on the driver and broadcast (vectors, index, serialised copy).
+    ensure_fits_on_driver(spark, cfg, f"the item vectors and their {rc.index} index ({spec.n_items:,} items)",
+                          spec.n_items, 4 * 4 * spec.dim + 64, "use recommend.index=ivf (or hnsw) on fewer items")
     with torch.no_grad():
         item_vecs = model.item_vectors().float().numpy()
     index = build_index(item_vecs, rc.index, nlist=rc.ivf_nlist, nprobe=rc.ivf_nprobe, hnsw_m=rc.hnsw_m,
@@ -242,6 +246,7 @@ def run(spark: SparkSession, cfg: AppConfig, as_of: datetime | None = None) -> d
             F.lit(run_date).cast("date").alias("run_date"),
         )
         commit = lake.overwrite(out, GOLD_RECOMMENDATIONS, partitions={C.SOURCE: source, "run_date": run_date.isoformat()})
+        checkpoint("recommend:after-write")  # crash tests: the lists committed, the summary not yet reported
         recall = None
         if rc.index != "exact" and rc.recall_sample:
             recall = approximate_recall(model, index, item_vecs, warm, rc.recall_sample, rc.k)

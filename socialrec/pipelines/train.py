@@ -39,6 +39,7 @@ from socialrec.errors import SocialrecError
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
 from socialrec.logs import poll_progress
+from socialrec.resources import ensure_fits_on_driver
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_EXAMPLES,
@@ -98,6 +99,9 @@ def _write_json(path: Path, obj: Any) -> None:
 def build_catalogue(lake: Lake, examples: DataFrame, cfg: AppConfig, source: str, n_items: int, path: Path) -> dict[str, int]:
     """Write the catalogue arrays (one row per item index) to ``path``; returns vocabulary sizes."""
     mine = F.col(C.SOURCE) == source
+    # one row per item on the driver: its text embedding (pandas object + float32 array copies) and metadata
+    ensure_fits_on_driver(lake.spark, cfg, f"the item catalogue ({n_items:,} items)", n_items, 3 * 4 * 384 + 200,
+                          "train on fewer items")
     cat: pd.DataFrame = item_catalogue(
         lake.read(GOLD_ITEM_INDEX).where(mine),
         lake.read(SILVER_ITEMS).where(mine),

@@ -29,7 +29,7 @@ from socialrec.schema import columns as C
 
 Layer = Literal["bronze", "silver", "gold"]
 # How a column holds personal data: a raw platform user id, a pseudonym, or free text / a JSON record
-# that may contain a raw id (deleted by substring match when forgetting a user).
+# that may contain a raw id (deleted by a whole-token match when forgetting a user).
 PiiForm = Literal["raw_id", "pseudonym", "record"]
 
 
@@ -119,7 +119,8 @@ def _bronze(name: str, fields: list[str], raw_ids: tuple[str, ...], description:
             schema=schema,
             keys=(C.B_SOURCE, C.B_BATCH_ID),
             partition_by=(C.B_SOURCE, C.B_BATCH_ID),
-            pii={c: "raw_id" for c in raw_ids},
+            # An unparseable line is kept whole in _raw, raw ids and all: a record to forget, kept out of stats.
+            pii={**{c: "raw_id" for c in raw_ids}, **({C.B_RAW: "record"} if raw_ids else {})},
             description=description,
         )
     )

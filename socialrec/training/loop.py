@@ -10,7 +10,8 @@ executor, or in-process for debugging. What each rank does:
 3. after each epoch, computes full-ranking Recall@K / NDCG@K on its share of the validation users and sums
    them over ranks (every rank gets the same figures, so early stopping needs no extra broadcast);
 4. rank 0 writes a checkpoint per epoch (atomically: temp file + rename), the best model so far, and logs the
-   epoch's metrics to MLflow; a rerun resumes from the newest checkpoint;
+   epoch's metrics to MLflow; a rerun resumes from the newest checkpoint and trains exactly as an uninterrupted
+   run would (it skips the batches the finished epochs read; each epoch seeds its own randomness);
 5. at the end, every rank loads the best model and evaluates the test users the same way; rank 0 writes
    ``done.json`` (which makes a rerun return at once) and returns the history.
 """
@@ -198,7 +199,6 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
         start_epoch, resumed_from = state["epoch"] + 1, str(last)
-        torch.set_rng_state(state["rng"])
         logger.info("rank %d resumes after epoch %d from %s", rank, state["epoch"], last)
     ddp = DistributedDataParallel(model, device_ids=[local_rank] if use_gpu else None) if world > 1 else model
 
@@ -232,10 +232,17 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
         **reader_kwargs,
     ) as loader:
         batches = iter(loader)
+        # A resumed run trains exactly as an uninterrupted one would (the crash tests compare the tables it leads
+        # to): the stream is a function of the seed, so the batches the finished epochs consumed are skipped
+        # (read, not trained on), and every epoch seeds its own randomness (dropout, extra negatives).
+        for _ in range(start_epoch * job["steps_per_epoch"]):
+            next(batches)
         for epoch in range(start_epoch, job["epochs"]):
             if bad_epochs >= job["patience"]:
                 stopped_early = True
                 break
+            torch.manual_seed(seed * 1000 + epoch)  # the same on every rank, as the initial weights
+            gen.manual_seed(seed * 1000 + 7919 * (epoch + 1) + rank)
             model.train()
             t0, loss_sum = time.perf_counter(), 0.0
             for _ in range(job["steps_per_epoch"]):
@@ -280,7 +287,6 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
                         "history": history,
                         "best": best,
                         "bad_epochs": bad_epochs,
-                        "rng": torch.get_rng_state(),
                     },
                     ckpt_dir / f"epoch-{epoch:03d}.pt",
                 )

@@ -190,12 +190,24 @@ def test_vacuum_removes_deleted_rows_from_every_data_file(lake: Lake, spark) -> 
     assertDataFrameEqual(lake.read(EVENTS), events(spark, [("e2", "u2", 2.0, T0)]))
 
 
-def test_delete_matching_contains_for_json_records(lake: Lake, spark) -> None:  # type: ignore[no-untyped-def]
+def test_delete_matching_tokens_in_json_records_leaves_longer_ids_alone(lake: Lake, spark) -> None:  # type: ignore[no-untyped-def]
     lake.ensure(EVENTS)
-    lake.append(events(spark, [("e1", '{"user":"raw-42"}', 1.0, T0), ("e2", '{"user":"raw-7"}', 2.0, T0)]), EVENTS)
-    commit = lake.delete_matching(EVENTS, "user_id", ['"raw-42"'], how="contains")
+    rows = [
+        ("e1", '{"user":"raw-42"}', 1.0, T0),      # the id, quoted: deleted
+        ("e2", '{"user":"raw-7"}', 2.0, T0),
+        ("e3", "raw-42,i1,view", 3.0, T0),         # the id in a CSV line: deleted
+        ("e4", '{"user":"raw-421"}', 4.0, T0),     # a longer id that starts with it: kept
+        ("e5", '{"user":"xraw-42"}', 5.0, T0),     # ... or ends with it: kept
+        ("e6", "a(b)raw-42", 6.0, T0),             # regex metacharacters around a token: deleted
+    ]
+    lake.append(events(spark, rows), EVENTS)
+    commit = lake.delete_matching(EVENTS, "user_id", ["raw-42"], how="token")
     assert commit.committed
-    assertDataFrameEqual(lake.read(EVENTS), events(spark, [("e2", '{"user":"raw-7"}', 2.0, T0)]))
+    assertDataFrameEqual(lake.read(EVENTS), events(spark, [rows[1], rows[3], rows[4]]))
+    # metacharacters in the id itself are literal, not a pattern
+    lake.append(events(spark, [("e7", '{"user":"a.b(c)"}', 7.0, T0), ("e8", '{"user":"aXb(c)"}', 8.0, T0)]), EVENTS)
+    assert lake.delete_matching(EVENTS, "user_id", ["a.b(c)"], how="token").committed
+    assert sorted(r["event_id"] for r in lake.read(EVENTS).collect()) == ["e2", "e4", "e5", "e8"]
     assert not lake.delete_matching(EVENTS, "user_id", ["nobody"]).committed
 
 

@@ -18,7 +18,8 @@ SMALL = ["--set", "data.synthetic.users=120", "--set", "data.synthetic.items=100
 
 
 def run_job(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "COLUMNS": "400"}  # log lines unwrapped, so messages can be matched whole
     return subprocess.run(
         [sys.executable, "-m", *args, "--env", "test", "--set", f"paths.root={root}", *SMALL],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
@@ -46,6 +47,16 @@ def test_run_all_on_the_default_data_builds_every_table_a_model_that_beats_most_
     counted = run_job("jobs.sql", "SELECT count(*) AS n FROM silver.events", "--format", "json", root=root)
     assert counted.returncode == 0, counted.stderr
     assert json.loads(counted.stdout.strip())["n"] > 40_000
+
+    # Resource limits: too large for the configured driver memory fails early, with the setting to change.
+    big = run_job("jobs.sql", "SELECT * FROM silver.events", "--limit", "100000", "--set", "spark.max_result_size=1k",
+                  root=root)
+    assert big.returncode == 1 and "Traceback" not in big.stderr, big.stderr[-3000:]
+    assert "exceeded spark.driver.maxResultSize" in big.stderr and "Raise spark.max_result_size" in big.stderr
+    small_driver = run_job("jobs.evaluate", "--set", "spark.driver_collect_fraction=0.0001", root=root)
+    assert small_driver.returncode == 1 and "Traceback" not in small_driver.stderr, small_driver.stderr[-3000:]
+    assert "on the driver" in small_driver.stderr and "Raise spark.driver_memory" in small_driver.stderr
+    assert "socialrec.pipelines.evaluate" not in small_driver.stderr  # failed before the evaluation logged any work
 
     # Training: a new registered version whose validation NDCG@10 beats MostPopular on the same split, both
     # figures from the same MLflow run.

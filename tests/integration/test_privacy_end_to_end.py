@@ -77,10 +77,10 @@ def test_derived_caches_with_per_user_rows_are_deleted(cfg, tmp_path: Path) -> N
 
 
 def test_redact_logs_removes_only_the_lines_naming_the_user(tmp_path: Path) -> None:
-    (tmp_path / "a.log").write_text("start\nuser u00000042 failed\nu00000043 ok\nend\n")
+    (tmp_path / "a.log").write_text("start\nuser u00000042 failed\nu00000043 ok\nu000000421 is someone else\nend\n")
     (tmp_path / "b.log").write_text("nothing here\n")
     assert redact_logs(tmp_path, ["u00000042", "f" * 64]) == {str(tmp_path / "a.log"): 1}
-    assert (tmp_path / "a.log").read_text() == "start\nu00000043 ok\nend\n"
+    assert (tmp_path / "a.log").read_text() == "start\nu00000043 ok\nu000000421 is someone else\nend\n"
     assert (tmp_path / "b.log").read_text() == "nothing here\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log", "b.log"]  # no temp file left
 

@@ -641,3 +641,20 @@ def test_amazon_real(spark: SparkSession) -> None:
         assert (row.title, row.description, row.brand, row.price) == (
             m["title"], " ".join(m["description"]), m["brand"], m["price"]
         )
+
+
+def test_amazon_lines_must_each_be_exactly_one_json_object(spark: SparkSession) -> None:
+    from socialrec.ingest.datasets import parse_json_fields
+
+    good = '{"asin": "B1", "overall": 5.0}'
+    two = '{"asin": "B2"}{"asin": "B3"}'  # a lost newline: the second review would vanish
+    junk = '{"asin": "B4"} trailing'
+    lines = spark.createDataFrame([(good, "f"), (two, "f"), (junk, "f"), ("  ", "f")],
+                                  StructType([StructField(C.B_RAW, StringType()), StructField(C.B_SOURCE_FILE, StringType())]))
+    malformed = "malformed JSON: not one JSON object per line"
+    expected = spark.createDataFrame(
+        [("B1", good, "f", None), (None, two, "f", malformed), (None, junk, "f", malformed), (None, "  ", "f", malformed)],
+        StructType([StructField("asin", StringType()), StructField(C.B_RAW, StringType()),
+                    StructField(C.B_SOURCE_FILE, StringType()), StructField(C.B_PARSE_ERROR, StringType())]),
+    )
+    assertDataFrameEqual(parse_json_fields(lines, {"asin": StringType()}), expected)

@@ -277,3 +277,24 @@ def test_against_silver_rows_of_other_batches(
             "_outcome string, _reasons array<string>, _superseded boolean",
         ),
     )
+
+
+def test_ids_are_stripped_of_tabs_and_newlines_as_forgetting_strips_them(spark) -> None:  # type: ignore[no-untyped-def]
+    from socialrec.clean.text import present, strip_ws
+    from socialrec.pipelines.forget import pseudonym_of
+
+    rows = spark.createDataFrame([("\tu1 \n",), ("u1",), ("\t \r",), (None,)], "raw string")
+    got = rows.select(strip_ws(F.col("raw")).alias("s"), present(F.col("raw")).alias("p"),
+                      user_pseudonym(F.col("raw"), "platform", KEY).alias("u"))
+    expected = [("u1", True, pseudonym_of("u1", "platform", KEY))] * 2 + [("", False, pseudonym_of("", "platform", KEY)),
+                                                                         (None, False, None)]
+    assertDataFrameEqual(got, spark.createDataFrame(expected, "s string, p boolean, u string"))
+    assert pseudonym_of("\tu1 \n", "platform", KEY) == pseudonym_of("u1", "platform", KEY)
+
+
+def test_display_text_loses_control_characters(spark) -> None:  # type: ignore[no-untyped-def]
+    from socialrec.clean.text import clean_text
+
+    rows = spark.createDataFrame([("Red\x00 mug\x1b[31m",), ("\x7f\x85",), ("tab\tand\nnewline",)], "t string")
+    got = rows.select(clean_text(F.col("t")).alias("t"))
+    assertDataFrameEqual(got, spark.createDataFrame([("Red mug [31m",), (None,), ("tab and newline",)], "t string"))

@@ -78,3 +78,28 @@ def test_local_key_folder_inside_the_project_is_refused(cfg) -> None:  # type: i
     inside = Path(cfg.project_root) / "var" / "secrets"
     with pytest.raises(SecretMissingError, match="inside the project"):
         pseudonym_key(_cfg(cfg, "local", inside), {})
+
+
+TOKEN_CASES = [  # (id, text, holds the id as a token)
+    ("u10000005", '{"user_id":"u10000005"}', True),
+    ("u10000005", '{"user_id":"u100000051"}', False),  # a longer id starting with it
+    ("u10000005", "xu10000005", False),
+    ("u10000005", "u10000005", True),
+    ("u10000005", "u10000005,i1,view\n", True),
+    ("u10000005", 'quoted \\"u10000005\\" inside a JSON string', True),
+    ("a.b(c)", "id=a.b(c);", True),
+    ("a.b(c)", "id=aXb(c);", False),  # metacharacters are literal
+    ("jo@x.org", "to jo@x.org.", False),  # '.' is an id character: the token does not end there
+    ("Zoë", "name: Zoë}", True),
+]
+
+
+@pytest.mark.parametrize(("needle", "text", "expected"), TOKEN_CASES)
+def test_token_match_is_the_same_in_spark_and_python(spark, needle: str, text: str, expected: bool) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    from socialrec.lake.base import token_regex, token_regex_bytes
+
+    in_python = token_regex_bytes(needle).search(text.encode()) is not None
+    in_spark = spark.createDataFrame([(text,)], "t string").select(F.col("t").rlike(token_regex(needle))).first()[0]
+    assert (in_python, in_spark) == (expected, expected)
