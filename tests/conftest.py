@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,9 +49,25 @@ def _start_default_run(config: pytest.Config) -> None:
     _DefaultRun.root, _DefaultRun.args = root, args
 
 
+class _CrashChain:
+    """The crash test's chain of killed job processes (tests/integration/crash_chain.py), started in the
+    background at collection for the same reason as ``default_run``."""
+
+    chain: Any = None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """GPU tests skip without CUDA, so CI passes on CPU machines; tests on the ``default_run`` lake go last and
-    the run starts now, in the background."""
+    the run starts now, in the background, as does the crash chain."""
+    crash = [i for i in items if "crash_chain" in getattr(i, "fixturenames", ())]
+    if crash and not config.option.collectonly:
+        from tests.integration.crash_chain import CrashChain
+
+        base = Path(str(config.option.basetemp)) if config.option.basetemp else None
+        if base is not None:
+            base.mkdir(parents=True, exist_ok=True)
+        _CrashChain.chain = CrashChain(base)
+        _CrashChain.chain.start()
     needs_run = [item for item in items if "default_run" in getattr(item, "fixturenames", ())]
     if needs_run and not config.option.collectonly:
         others = [item for item in items if "default_run" not in getattr(item, "fixturenames", ())]
@@ -58,6 +75,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         needs_run.sort(key=lambda item: "destroys_default_run" in item.keywords)
         items[:] = others + needs_run
         _start_default_run(config)
+    if crash and not config.option.collectonly:
+        # the crash test last: the chain (the longer background run) has the whole session to finish
+        items[:] = [i for i in items if i not in crash] + crash
     try:
         import torch
 
@@ -135,8 +155,22 @@ def default_run():  # type: ignore[no-untyped-def]
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def crash_chain():  # type: ignore[no-untyped-def]
+    """What the crash chain recorded (it started at collection); its folders are removed afterwards."""
+    chain = _CrashChain.chain
+    assert chain is not None, "the crash chain starts at collection (pytest_collection_modifyitems)"
+    results = chain.wait(timeout=2400)
+    if results.error is not None:
+        raise results.error
+    yield results
+    chain.stop()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A run nobody waited for (tests deselected or failed early) is stopped, not left behind."""
+    if _CrashChain.chain is not None:
+        _CrashChain.chain.stop()
     proc = _DefaultRun.proc
     if proc is not None and proc.poll() is None:
         proc.kill()

@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 
 from socialrec.config import AppConfig
 from socialrec.errors import SocialrecError
+from socialrec.faults import checkpoint
 from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
 from socialrec.logs import poll_progress
@@ -314,6 +315,7 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
 
         model.load_state_dict(torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)["model"])
         model.eval()
+        checkpoint("train:before-register")  # crash tests: trained and logged, no model version registered yet
         version = tracking.log_and_register_model(UserEncoder(model), cfg.tracking.registered_model, cfg.tracking.alias)
         summary = {
             "run_id": run_id,
