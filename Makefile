@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast test-gpu bench bench-quality lint clean mlflow-ui docs
+.PHONY: help setup run test test-full test-fast test-gpu bench bench-quality lint clean mlflow-ui docs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
@@ -30,6 +30,9 @@ run: ## run the whole pipeline locally on the embedded synthetic data (or DATASE
 
 test: ## run every test (unit, contract, integration incl. slow; GPU tests skip without CUDA)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-full: ## make test, with the shared datasets' accounting on whole files, not samples (a few minutes more)
+	SOCIALREC_FULL_DATASETS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: ## tests without the slow marker
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -12,6 +12,7 @@ here: code that needs one reads it with :func:`socialrec.secrets.require_secret`
 """
 from __future__ import annotations
 
+import json
 import os
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -527,6 +528,35 @@ def load_config(
         return AppConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, origin)) from None
+
+
+def tiny_platform(root: str | Path) -> dict[str, Any]:
+    """Overrides for a tiny synthetic platform under ``root`` on which every stage runs in about a minute on a
+    laptop: notebook 02 runs the stages on it, and the crash test (tests/integration) takes that notebook's lake as
+    its uninterrupted reference, so both must see exactly these settings.
+
+    Training runs two epochs on one process (the crash test stops it between them); the run date is fixed, after
+    the platform's last event, so that a rerun writes the same partition whatever the day.
+    """
+    root = Path(root)
+    return {
+        "paths.root": str(root), "logging.to_file": False, "spark.shuffle_partitions": 1,
+        "data.synthetic.users": 150, "data.synthetic.items": 120, "data.synthetic.events": 3000,
+        "data.synthetic.batches": 1, "data.synthetic.seed": 11, "data.synthetic.dirt_rate": 0.03,
+        "embeddings.batch_size": 128, "train.epochs": 2, "train.num_processes": 1,
+        "recommend.partitions": 1, "recommend.run_date": "2024-07-01",
+        "evaluate.baselines.models": ["most_popular"], "evaluate.ks": [10],
+        "evaluate.reports_dir": str(root / "reports"),
+    }
+
+
+def as_set_args(overrides: Mapping[str, Any]) -> list[str]:
+    """``overrides`` as the ``--set section.key=value`` arguments of a job (values as YAML/JSON scalars)."""
+    out = []
+    for key, value in overrides.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        out += ["--set", f"{key}={text}"]
+    return out
 
 
 def _parse_scalar(raw: str) -> Any:

@@ -3,13 +3,15 @@
 It is a sequence of subprocesses, so ``conftest`` starts it at collection (like ``default_run``) and it runs
 while the in-process tests run; the test waits for it and asserts on what it recorded.
 
-One uninterrupted ``jobs.run_all`` on a small synthetic platform is the reference.
+The platform is notebook 02's tiny one (``socialrec.config.tiny_platform``), and the uninterrupted reference is
+that notebook's own run of every stage when ``test_notebooks`` runs in the same session (it hands its lake's
+state over: a data engineer's stage-by-stage run and the chain of killed jobs must end with the same tables);
+otherwise the chain first runs one uninterrupted ``jobs.run_all`` itself.
 A second lake is built by a chain of runs, each SIGKILLed (or, for training, its workers) at a fail point and
 each resuming what the previous kill left; after every kill the lake's state is read back from the Delta logs.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,14 +21,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from socialrec.config import as_set_args, tiny_platform
+from tests.conftest import job_env
+
 REPO = Path(__file__).resolve().parents[2]
-SMALL = [
-    "data.synthetic.users=150", "data.synthetic.items=120", "data.synthetic.events=3000",
-    "data.synthetic.batches=2", "data.synthetic.seed=11", "data.synthetic.dirt_rate=0.03",
-    # Fixed, so that both lakes write the same partition even across midnight.
-    "recommend.run_date=2024-07-01",
-    "evaluate.baselines.models=[most_popular]",
-]
 # Wall-clock and run-identity columns; everything else must be identical.
 VOLATILE = {"quarantined_at", "audited_at", "_ingested_at", "evaluated_at", "generated_at", "created_at", "run_id"}
 # A user whose raw id is in parsed rows and in unparseable bronze lines (kept whole in ``_raw``).
@@ -114,17 +112,22 @@ class Step:
 
 @dataclass
 class Results:
-    reference: list[Step] = field(default_factory=list)  # run_all
+    reference: list[Step] = field(default_factory=list)  # run_all, when the chain ran its own reference
     chain: list[Step] = field(default_factory=list)  # the kills, the finishing run, the killed and rerun forget
     error: BaseException | None = None
+    reference_state: State | None = None  # the uninterrupted run's tables
+    reference_by: str = ""  # who ran it
 
 
 class CrashChain:
     """Runs the reference and the chain in a daemon thread; :meth:`wait` returns what they recorded."""
 
-    def __init__(self, base: Path | None) -> None:
+    def __init__(self, base: Path | None, *, own_reference: bool) -> None:
+        """``own_reference``: run the uninterrupted reference here, else wait for :meth:`provide_reference`."""
         self.root = Path(tempfile.mkdtemp(prefix="socialrec-crash-chain-", dir=base))
+        self.own_reference = own_reference
         self.results = Results()
+        self._reference_given = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._run_all, name="crash-chain", daemon=True)
@@ -132,11 +135,18 @@ class CrashChain:
     def start(self) -> None:
         self._thread.start()
 
+    def provide_reference(self, state: State, by: str) -> None:
+        """The state of an uninterrupted run of every stage on ``tiny_platform`` (notebook 02's)."""
+        self.results.reference_state, self.results.reference_by = state, by
+        self._reference_given.set()
+
     def wait(self, timeout: float) -> Results:
         self._thread.join(timeout)
         if self._thread.is_alive():
             self.stop()
             raise TimeoutError(f"the crash chain did not finish in {timeout:.0f} s")
+        if not self._reference_given.is_set():
+            raise RuntimeError("no reference: the chain was told that test_notebooks would provide it, and it did not")
         return self.results
 
     def stop(self) -> None:
@@ -152,14 +162,11 @@ class CrashChain:
 
         if self._stopping:
             raise RuntimeError("stopped")
-        env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-               "COLUMNS": "400"}  # unwrapped log lines
+        env = job_env(COLUMNS="400")  # unwrapped log lines
         env.pop(FAILPOINT_ENV, None)
         if failpoint:
             env[FAILPOINT_ENV] = failpoint
-        cmd = [sys.executable, "-m", *args, "--env", "test", "--set", f"paths.root={root}"]
-        for s in SMALL:
-            cmd += ["--set", s]
+        cmd = [sys.executable, "-m", *args, "--env", "local", *as_set_args(tiny_platform(root))]
         # Output to a file, not a pipe: nobody reads a pipe while it runs.
         with tempfile.TemporaryFile("w+") as out:
             self._proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -183,7 +190,12 @@ class CrashChain:
     def _run_all(self) -> None:
         try:
             reference, chained = self.root / "reference", self.root / "chain"
-            self.results.reference.append(self._step(reference, ["jobs.run_all"], None))
+            if self.own_reference:
+                ref = self._step(reference, ["jobs.run_all"], None)
+                self.results.reference.append(ref)
+                if ref.returncode != 0 or ref.state is None:
+                    raise RuntimeError(f"the reference run failed ({ref.returncode}, {ref.unreadable}): {ref.log[-3000:]}")
+                self.provide_reference(ref.state, "jobs.run_all")
             for kill in CHAIN:
                 self.results.chain.append(self._step(chained, kill.args, kill))
             self.results.chain.append(self._step(chained, RESUME, None))

@@ -8,7 +8,6 @@ race; the lake retries the idempotent write, so both jobs succeed and every row 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from pyspark.sql import functions as F
 from socialrec.lake import Lake
 from socialrec.schema import columns as C
 from socialrec.schema.tables import BRONZE_BY_STREAM
-from tests.conftest import REPO, lake_cfg
+from tests.conftest import REPO, job_env, lake_cfg
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +37,7 @@ def test_two_ingest_jobs_at_once_both_land_every_row(spark, cfg, tmp_path: Path)
     feed = tmp_path / "feed"
     write_batch(feed, "b1", 30)
     write_batch(feed, "b2", 40)
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = job_env()
     base = [sys.executable, "-m", "jobs.ingest", "--env", "test", "--set", f"paths.root={tmp_path}",
             "--dataset", "feed", "--path", str(feed)]
     procs = [subprocess.Popen([*base, "--batch", b], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -4,12 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import job_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,8 +19,7 @@ SMALL = ["--set", "data.synthetic.users=120", "--set", "data.synthetic.items=100
 
 
 def run_job(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "COLUMNS": "400"}  # log lines unwrapped, so messages can be matched whole
+    env = job_env(COLUMNS="400")  # log lines unwrapped, so messages can be matched whole
     return subprocess.run(
         [sys.executable, "-m", *args, "--env", "test", "--set", f"paths.root={root}", *SMALL],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,

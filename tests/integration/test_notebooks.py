@@ -7,7 +7,6 @@ outputs, and short code cells (the logic lives in ``socialrec``, mostly ``social
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -17,6 +16,8 @@ import nbformat
 import pytest
 from deltalake import DeltaTable
 from nbclient import NotebookClient
+
+from tests.conftest import hand_reference_to_crash_chain, job_env
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -60,17 +61,8 @@ def execute(name: str, root: Path, kernel: str) -> nbformat.NotebookNode:
     interpreter; returns the executed notebook."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys\nprint(sys.executable)"))
-    env = {**os.environ, "SOCIALREC_NOTEBOOK_ROOT": str(root), "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable,
-           # The notebooks' Spark session: as small as the test sessions. Each notebook starts a JVM that lives
-           # a minute or two on small data, where C2 compilation costs more CPU than it saves: compile with C1
-           # only (about a third less JVM CPU). C1 alone gets a 48 MiB code cache by default, which a whole
-           # pipeline fills (the JVM then dies), hence the larger one.
-           "SOCIALREC__SPARK__DRIVER_MEMORY": "2g", "SOCIALREC__SPARK__SHUFFLE_PARTITIONS": "2",
-           "SOCIALREC__SPARK__CONF": json.dumps(
-               {"spark.driver.defaultJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"})}
-    for var in ("MLFLOW_TRACKING_URI", "MPLBACKEND"):  # nothing logged elsewhere; inline plots
-        env.pop(var, None)
+    env = job_env(SOCIALREC_NOTEBOOK_ROOT=str(root))  # a Spark as small as the tests', C1-compiled JVM
+    env.pop("MPLBACKEND", None)  # inline plots
     client = NotebookClient(nb, kernel_name=kernel, timeout=CELL_TIMEOUT_S, startup_timeout=120,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     t0 = time.perf_counter()
@@ -95,6 +87,8 @@ def test_stage_by_stage_notebook_on_a_tiny_platform(tmp_path: Path, kernel: str)
     repo_reports = set((REPO / "reports").glob("*"))
     execute(STAGE_BY_STAGE, tmp_path, kernel)
     root = tmp_path / "tiny-platform"
+    # the crash test's uninterrupted reference (tests/integration/crash_chain.py): same platform, same settings
+    hand_reference_to_crash_chain(root, "notebook 02")
     versions = lake_versions(root / "lake")
     for table in ("silver/events", "gold/neighbourhoods", "gold/examples", "gold/recommendations", "gold/evaluation"):
         assert versions.get(table, 0) >= 1, f"{table} was not written: {versions}"

@@ -25,7 +25,7 @@ from socialrec.pipelines.evaluate import baselines_cache_dir
 from socialrec.pipelines.forget import delete_derived_caches, pseudonym_of, redact_logs
 from socialrec.schema import columns as C
 from socialrec.schema.tables import BRONZE_BY_STREAM, GOLD_EXAMPLES, GOLD_RECOMMENDATIONS, GOLD_USER_INDEX
-from tests.conftest import REPO
+from tests.conftest import REPO, job_env
 
 RAW_USER_ID = re.compile(r"u\d{8}")  # the synthetic platform's raw user ids (tests/unit/test_synth.py)
 HARNESS_FILES = {"stdout.txt", "stderr.txt"}  # the test harness's capture of make run's console, not the pipeline's
@@ -108,8 +108,9 @@ def test_forget_user_end_to_end_leaves_no_file_naming_them_and_lists_models_to_r
     assert any(h.startswith("lake/bronze") for h in before) and any(h.startswith("lake/silver") for h in before)
     # make run's evaluation cached the baselines' per-user lists (unless an earlier forget already deleted them)
     cached = baselines_cache_dir(cfg).is_dir()
+    recommendations = lake.read(GOLD_RECOMMENDATIONS).count()
 
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = job_env()
     done = subprocess.run(
         [sys.executable, "-m", "jobs.forget_user", "--env", "test", "--set", f"paths.root={root}", "--user-id", raw_id],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
@@ -123,4 +124,6 @@ def test_forget_user_end_to_end_leaves_no_file_naming_them_and_lists_models_to_r
     assert re.search(rf"{cfg.tracking.registered_model} v1 \(aliases: [^)]*{cfg.tracking.alias}", done.stdout), done.stdout
     assert f"not touched: the source's own export {export}" in done.stdout
     assert raw_id not in done.stderr and pseudonym not in done.stderr  # nor does the forget job's own log
+    # their K recommendations, and only theirs, are gone
     assert lake.read(GOLD_RECOMMENDATIONS).where(F.col(C.USER_ID) == pseudonym).count() == 0
+    assert lake.read(GOLD_RECOMMENDATIONS).count() == recommendations - cfg.recommend.k

@@ -1,12 +1,11 @@
 """The recommend stage end to end on the embedded default data (the ``default_run`` lake): a model trained and registered in MLflow,
-top-K with reasons for every indexed user in gold.recommendations, idempotent reruns, forgetting a user, and
-the analysts' SQL in docs/sql."""
+top-K with reasons for every indexed user in gold.recommendations, idempotent reruns, and the analysts' SQL in
+docs/sql. (Forgetting a user, recommendations included, is tests/integration/test_privacy_end_to_end.py, on the
+same lake.)"""
 from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ from socialrec.config import AppConfig
 from socialrec.lake import Lake
 from socialrec.pipelines import recommend
 from socialrec.pipelines import sql as sql_stage
-from socialrec.pipelines.forget import forget_user, pseudonym_of
 from socialrec.schema import columns as C
-from socialrec.schema.tables import BRONZE_BY_STREAM, GOLD_RECOMMENDATIONS, GOLD_USER_INDEX, SILVER_EVENTS
+from socialrec.schema.tables import GOLD_RECOMMENDATIONS, GOLD_USER_INDEX, SILVER_EVENTS
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +30,7 @@ def trained(default_run) -> AppConfig:  # type: ignore[no-untyped-def]
     return default_run["cfg"]
 
 
-def test_recommend_stage_end_to_end(spark, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_recommend_stage_end_to_end(spark, trained) -> None:  # type: ignore[no-untyped-def]
     c = trained
     k = c.recommend.k
     lake = Lake(spark, c)
@@ -88,23 +86,3 @@ def test_recommend_stage_end_to_end(spark, trained, tmp_path: Path) -> None:  # 
         sql_stage.run(spark, c, f"@{q}", "json", 1000, out)
         rows = [json.loads(line) for line in out.getvalue().splitlines()]
         assert rows, q.name
-
-    # forgetting a user removes their recommendations (and leaves no trace in the table's files); done on a
-    # copy of the lake, which other tests share
-    copy = tmp_path / "lake"
-    # Without _staging: its SQL snapshots are absolute symlinks into the shared lake, which keeps the user.
-    shutil.copytree(lake.root, copy, ignore=shutil.ignore_patterns("_staging"))
-    # The copy gets a root of its own: forgetting scans everything under paths.root, and the shared root holds
-    # the shared lake, where the user stays.
-    c = c.model_copy(update={"paths": c.paths.model_copy(update={"lake": str(copy), "root": str(tmp_path)})})
-    lake = Lake(spark, c)
-    key = os.environ["SOCIALREC_PSEUDONYM_KEY"].encode()
-    raw_ids = [r[C.USER_ID] for r in lake.read(BRONZE_BY_STREAM["events"]).select(C.USER_ID).distinct().orderBy(C.USER_ID).limit(50).collect()]
-    with_recs = {r[C.USER_ID] for r in recs.select(C.USER_ID).distinct().collect()}
-    raw_id = next(r for r in raw_ids if r and pseudonym_of(r, SOURCE, key) in with_recs)
-    pseudonym = pseudonym_of(raw_id, SOURCE, key)
-    report = forget_user(spark, c, raw_id, SOURCE)
-    assert report.tables[GOLD_RECOMMENDATIONS.qualified_name]
-    assert lake.read(GOLD_RECOMMENDATIONS).where(F.col(C.USER_ID) == pseudonym).count() == 0
-    assert lake.read(GOLD_RECOMMENDATIONS).count() == summary["rows"] - k
-    assert not [p for p in report.remaining if "/gold/recommendations/" in p], (repr(raw_id), report.remaining[:5])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from socialrec.config import AppConfig, load_config
+from socialrec.config import AppConfig, as_set_args, load_config, tiny_platform
 from socialrec.errors import ConfigError
 
 
@@ -86,3 +86,14 @@ def test_relative_paths_resolve_against_project_root(conf: Path) -> None:
     cfg = load_config("test", conf_dir=conf, environ={})
     assert cfg.resolve(cfg.paths.lake_dir()) == str((conf.parent / "var" / "lake").resolve())
     assert cfg.resolve("s3://bucket/x") == "s3://bucket/x"
+
+
+def test_tiny_platform_as_job_arguments_is_the_same_config(tmp_path: Path) -> None:
+    """Notebook 02 passes the overrides as a mapping, the crash test's jobs as ``--set`` arguments: the same config."""
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    overrides = tiny_platform(tmp_path)
+    as_mapping = load_config("local", overrides, conf_dir=conf, environ={})
+    as_args = load_config("local", as_set_args(overrides)[1::2], conf_dir=conf, environ={})  # without "--set"
+    assert as_args == as_mapping
+    assert as_mapping.paths.root == str(tmp_path) and as_mapping.evaluate.baselines.models == ["most_popular"]
+    assert as_set_args({"a.b": [1], "c.d": "x y"}) == ["--set", "a.b=[1]", "--set", "c.d=x y"]
