@@ -31,8 +31,8 @@ run: ## run the whole pipeline locally on the embedded synthetic data (or DATASE
 test: ## run every test (unit, contract, integration incl. slow; GPU tests skip without CUDA)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-full: ## make test, with the shared datasets' accounting on whole files, not samples (a few minutes more)
-	SOCIALREC_FULL_DATASETS=1 $(PY) -m pytest $(PYTEST_ARGS)
+test-full: ## make test, plus the crash chain at every fail point and the shared datasets' accounting on whole files
+	SOCIALREC_TEST_FULL=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: ## tests without the slow marker
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -40,13 +40,15 @@ test-fast: ## tests without the slow marker
 test-gpu: ## GPU tests only (need CUDA)
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
 
-bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph, training
+bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph, training, recommend, the 1M/3M/10M scale run, then the summary
 	$(PY) -m bench.lake
 	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
 	$(PY) -m bench.embeddings --texts 10000 --repeats 3
 	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
 	$(PY) -m bench.training --repeats 3
 	$(PY) -m bench.recommend --repeats 3
+	$(PY) -m bench.scale --sizes 1M,3M,10M
+	$(PY) -m bench.summarise
 
 bench-quality: ## evaluation on the shared LastFM and Ciao datasets vs published figures (long: see docs/evaluation.md)
 	$(PY) -m bench.quality --datasets lastfm,ciao --protocols random,temporal --seeds 42,43,44

@@ -12,6 +12,7 @@ each resuming what the previous kill left; after every kill the lake's state is 
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -55,24 +56,42 @@ class Kill:
 # cached but no item text; some graph tables rebuilt and the rest stale; one feature table merged; an index
 # extended but no examples; training workers killed after epoch 1 (the rerun resumes from its checkpoint);
 # recommendations written as files but not committed (the distributed write path); evaluation splits
-# written and an MLflow evaluation run open, but no figures in the lake. (One point per job keeps the chain
-# within the test budget: each point is a whole job process; tests/integration/test_training.py kills
-# training's ranks at another point, and clean's other points were this chain's before.)
-CHAIN = [
+# written and an MLflow evaluation run open, but no figures in the lake. ``make test`` kills every job at one
+# point (each point is a whole job process: within the test budget; tests/integration/test_training.py kills
+# training's ranks at another point); ``make test-full`` (SOCIALREC_TEST_FULL=1) at every fail point there is,
+# the ``FULL_ONLY`` ones too.
+FULL = os.environ.get("SOCIALREC_TEST_FULL", "") not in ("", "0")
+FULL_ONLY = {
+    "ingest:after-stream@1", "clean:after-silver-merge@1", "clean:after-quarantine-merge@1", "graph:after-table@1",
+    "features:after-table@2", "examples:after-index@2", "train:before-register", "recommend:after-write",
+    "evaluate:after-splits", "forget:before-vacuum@2",
+}
+ALL_KILLS = [
+    Kill(stages("ingest", "clean"), "ingest:after-stream@1", "ingest"),
     Kill(stages("ingest", "clean"), "ingest:after-stream@3", "ingest"),
+    Kill(stages("ingest", "clean"), "clean:after-silver-merge@1", "clean"),
+    Kill(stages("ingest", "clean"), "clean:after-quarantine-merge@1", "clean"),
     Kill(stages("ingest", "clean"), "clean:before-audit@1", "clean"),
     Kill(stages("ingest", "clean", "embeddings"), "embeddings:before-item-text", "embeddings"),
+    Kill(stages("embeddings", "graph"), "graph:after-table@1", "graph"),
     Kill(stages("embeddings", "graph"), "graph:after-table@2", "graph"),
     Kill(stages("graph", "features"), "features:after-table@1", "features"),
+    Kill(stages("graph", "features"), "features:after-table@2", "features"),
     Kill(stages("features", "examples"), "examples:after-index@1", "examples"),
+    Kill(stages("features", "examples"), "examples:after-index@2", "examples"),
     Kill(stages("examples", "train"), "train.epoch.1", "train"),
+    Kill(stages("examples", "train"), "train:before-register", "train"),
     Kill(stages("train", "recommend", extra=("lake.write_path=staged",)), "lake:before-staged-commit", "recommend"),
+    Kill(stages("train", "recommend"), "recommend:after-write", "recommend"),
+    Kill(stages("recommend", "evaluate"), "evaluate:after-splits", "evaluate"),
     Kill(stages("recommend", "evaluate"), "evaluate:before-append", "evaluate"),
-    # then a run that finishes the chain, then forgetting: killed after its first table's deletes (before that
-    # table's vacuum), then rerun
+    # then a run that finishes the chain, then forgetting: killed after a table's deletes (before that table's
+    # vacuum), then rerun
 ]
+CHAIN = [k for k in ALL_KILLS if FULL or k.failpoint not in FULL_ONLY]
 RESUME = stages("evaluate")
-FORGET_KILL = Kill(FORGET, "forget:before-vacuum@1", "forget")
+FORGET_KILLS = [Kill(FORGET, f"forget:before-vacuum@{i}", "forget") for i in (1, 2)
+                if FULL or f"forget:before-vacuum@{i}" not in FULL_ONLY]
 
 
 def cell(value: object, root: Path) -> str:
@@ -199,7 +218,8 @@ class CrashChain:
             for kill in CHAIN:
                 self.results.chain.append(self._step(chained, kill.args, kill))
             self.results.chain.append(self._step(chained, RESUME, None))
-            self.results.chain.append(self._step(chained, FORGET_KILL.args, FORGET_KILL))
+            for kill in FORGET_KILLS:
+                self.results.chain.append(self._step(chained, kill.args, kill))
             self.results.chain.append(self._step(chained, FORGET, None))
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             self.results.error = exc

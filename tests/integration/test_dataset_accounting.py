@@ -1,7 +1,7 @@
 """Whole-pipeline accounting on every shared dataset that is present (skips with a message otherwise).
 
 ``make test`` runs it on the first ``SAMPLE_LINES`` lines of each file (every adapter, every rule, on real rows, in
-a few seconds each); ``make test-full`` (``SOCIALREC_FULL_DATASETS=1``) on the whole files, where the figures that
+a few seconds each); ``make test-full`` (``SOCIALREC_TEST_FULL=1``) on the whole files, where the figures that
 only hold for a whole file (SOURCE.md's counts) are checked too.
 
 The expected outcomes are computed here, independently, in plain Python from the raw files: every line is a
@@ -28,7 +28,7 @@ from tests.conftest import lake_cfg, shared_dataset
 
 pytestmark = pytest.mark.slow
 
-FULL = os.environ.get("SOCIALREC_FULL_DATASETS", "") not in ("", "0")
+FULL = os.environ.get("SOCIALREC_TEST_FULL", "") not in ("", "0")
 SAMPLE_LINES = 10_000
 
 Row = tuple[str, tuple[Any, ...], tuple[Any, ...], bool]  # raw line, key, content, valid

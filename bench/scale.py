@@ -1,0 +1,211 @@
+"""The scale run: the whole pipeline on synthetic platforms of growing size, stage by stage (issue 10).
+
+For each size N (events; users N/10, items N/100, a follow graph of ``--follows`` mean out-degree, so 10M events
+come with 1M users and about 10M social edges) a synthetic platform is generated once under
+``var/bench/scale/feed-<N>/`` (a kept feed is reused), then every stage of ``make run`` runs in a fresh
+``python -m jobs.run_all --only <stage>`` process on a lake of its own (``var/bench/scale/run-<N>/``), in order:
+init_lake, ingest, clean, embeddings, graph, features, examples, train (``--epochs``, default 1), recommend,
+evaluate (baselines ``--baselines``, default most_popular and ALS). This process samples the job's whole process
+tree (the Python driver, the JVM, Python workers, training ranks) every 50 ms for its peak RSS.
+
+Per stage: the stage's own seconds (what ``run_all`` logs, without the ~10 s Spark start of each process), the
+process's wall seconds, peak RSS of the tree, CPU seconds of the tree, and the output rows it logged. Across
+sizes: the ratio of each stage's seconds at the largest size to the smallest (close to the size ratio is
+linear). ``--repeats`` > 1 reruns the stages on a fresh lake and reports medians.
+
+Writes ``bench/results/scale-<date>.json`` (every run's raw figures, the machine, the command), and
+``bench/summarise.py`` turns it into the Markdown summary with plots.
+
+    python -m bench.scale [--sizes 1M,3M,10M] [--repeats 1] [--epochs 1] [--baselines most_popular,als]
+                          [--driver-memory 8g] [--keep-data] [--event-log]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import save_results
+from bench.ingest_clean import KEY_ENV, TreeRss, load_avg, machine, mib, parse_size, run_worker
+
+REPO = Path(__file__).resolve().parent.parent
+SCRATCH = REPO / "var" / "bench" / "scale"
+SEED = 20261124
+BENCH_KEY = "socialrec-bench-scale-fixed-pseudonym-key"
+STAGES = ("init_lake", "ingest", "clean", "embeddings", "graph", "features", "examples", "train", "recommend",
+          "evaluate")
+MEMORY_LIMIT_GIB = 16  # issue 10: every stage's peak stays under this on the 24 GiB machine
+_STAGE_DONE = re.compile(r"stage (\w+) done in ([0-9.]+)s")
+
+
+def synthetic(n: int, follows: float) -> dict[str, Any]:
+    return {"events": n, "users": max(10, n // 10), "items": max(10, n // 100), "avg_follows": follows,
+            "batches": 2, "seed": SEED}
+
+
+def overrides(n: int, args: argparse.Namespace) -> list[str]:
+    """The ``local`` configuration, pointed at this size's feed and lake, as ``--set`` arguments."""
+    root = SCRATCH / f"run-{n}"
+    sets = {
+        "paths.root": str(root),
+        "data.dataset": "synthetic",
+        "data.path": str(SCRATCH / f"feed-{n}"),
+        "data.synthetic": json.dumps(synthetic(n, args.follows)),
+        "logging.to_file": "false",
+        "train.epochs": str(args.epochs),
+        "evaluate.baselines.models": json.dumps(args.baselines),
+        "evaluate.reports_dir": str(root / "reports"),
+        "spark.driver_memory": args.driver_memory,
+    }
+    if args.event_log:
+        logs = SCRATCH / "event-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        sets["spark.conf"] = json.dumps({"spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{logs}",
+                                         "spark.ui.showConsoleProgress": "false"})
+    out = []
+    for k, v in sets.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+def run_stage(stage: str, n: int, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    """One stage in a fresh job process; its output goes to ``log_dir/<stage>.log``."""
+    env = dict(os.environ)
+    env.setdefault(KEY_ENV, BENCH_KEY)
+    env["COLUMNS"] = "200"
+    cmd = [sys.executable, "-m", "jobs.run_all", "--env", "local", "--only", stage, *overrides(n, args)]
+    log = log_dir / f"{stage}.log"
+    t0 = time.perf_counter()
+    with open(log, "w") as out, TreeRss() as rss:
+        code = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    wall = time.perf_counter() - t0
+    text = log.read_text(errors="replace")
+    done = {m.group(1): float(m.group(2)) for m in _STAGE_DONE.finditer(text)}
+    result = {
+        "stage": stage,
+        "exit_code": code,
+        "stage_s": done.get(stage),
+        "process_wall_s": round(wall, 2),
+        "peak_rss_mib": mib(rss.growth_plus_children_peak),
+        "peak_rss_by_process_mib": rss.at_peak,
+        "tree_cpu_s": rss.own_cpu_s,
+        "others_cpu_pct": rss.other_cpu_pct,
+        "log": str(log.relative_to(REPO)),
+    }
+    if code != 0 or stage not in done:
+        result["error_tail"] = text[-3000:]
+    return result
+
+
+def bench_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
+    synth = synthetic(n, args.follows)
+    feed = SCRATCH / f"feed-{n}"
+    console.print(f"[bold]{n:,} events[/bold]: generating the platform ({synth}) ...")
+    gen = run_worker("generate", {"feed": str(feed), "synthetic": synth})
+    console.print(f"  {gen['input_lines_total']:,} input lines ({gen['input_lines']}), {gen['feed_mib']} MiB, "
+                  f"{gen['seconds']} s{'' if gen['generated'] else ' (kept feed reused)'}")
+    repeats: list[list[dict[str, Any]]] = []
+    for r in range(args.repeats):
+        root = SCRATCH / f"run-{n}"
+        shutil.rmtree(root, ignore_errors=True)  # a fresh lake, MLflow store and checkpoints per repeat
+        log_dir = SCRATCH / "logs" / f"{n}-r{r + 1}"
+        shutil.rmtree(log_dir, ignore_errors=True)
+        log_dir.mkdir(parents=True)
+        stages = []
+        for stage in STAGES:
+            res = run_stage(stage, n, args, log_dir)
+            stages.append(res)
+            console.print(f"  r{r + 1} {stage:<10} {res['stage_s'] or float('nan'):8.1f} s  "
+                          f"(process {res['process_wall_s']:.1f} s, peak {res['peak_rss_mib']:,} MiB, "
+                          f"CPU {res['tree_cpu_s']:.0f} s, others {res['others_cpu_pct']}%)")
+            if res["exit_code"] != 0 or res["stage_s"] is None:
+                console.print(f"[red]  {stage} failed (exit {res['exit_code']}); see {res['log']}[/red]")
+                repeats.append(stages)
+                return {"synthetic": synth, "generate": gen, "runs": repeats, "failed": stage}
+        repeats.append(stages)
+    if not args.keep_data:
+        shutil.rmtree(SCRATCH / f"run-{n}", ignore_errors=True)
+    return {"synthetic": synth, "generate": gen, "runs": repeats, "medians": medians(repeats)}
+
+
+def medians(repeats: list[list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for i, stage in enumerate(STAGES):
+        runs = [rep[i] for rep in repeats]
+        out[stage] = {
+            "stage_s": round(statistics.median(r["stage_s"] for r in runs), 2),
+            "process_wall_s": round(statistics.median(r["process_wall_s"] for r in runs), 2),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "tree_cpu_s": round(statistics.median(r["tree_cpu_s"] for r in runs), 1),
+        }
+    return out
+
+
+def scaling(sizes: dict[str, Any]) -> dict[str, Any]:
+    """Per stage: seconds at the largest completed size over the smallest, next to the size ratio."""
+    done = sorted((int(n) for n, res in sizes.items() if "medians" in res))
+    if len(done) < 2:
+        return {}
+    lo, hi = done[0], done[-1]
+    a, b = sizes[str(lo)]["medians"], sizes[str(hi)]["medians"]
+    per_stage = {s: round(b[s]["stage_s"] / a[s]["stage_s"], 2) if a[s]["stage_s"] else None for s in STAGES}
+    total = (sum(b[s]["stage_s"] for s in STAGES) / sum(a[s]["stage_s"] for s in STAGES))
+    return {"from": lo, "to": hi, "size_ratio": hi / lo, "stage_ratio": per_stage, "total_ratio": round(total, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1M,3M,10M", help="comma-separated event counts (1M, 200k allowed)")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=1, help="training epochs (issue 10: one)")
+    ap.add_argument("--follows", type=float, default=10.0, help="mean out-degree of the follow graph")
+    ap.add_argument("--baselines", default="most_popular,als", help="evaluate's baselines (comma-separated)")
+    ap.add_argument("--driver-memory", default="8g", help="spark.driver_memory of every stage's process")
+    ap.add_argument("--keep-data", action="store_true", help="keep the last lake of each size (feeds are kept)")
+    ap.add_argument("--event-log", action="store_true", help="Spark event logs under var/bench/scale/event-logs")
+    args = ap.parse_args()
+    args.baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if args.repeats < 1 or args.epochs < 1:
+        ap.error("--repeats and --epochs: at least 1")
+    os.environ.setdefault(KEY_ENV, BENCH_KEY)
+
+    from rich.console import Console
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "benchmark": "scale",
+        "date": dt.date.today().isoformat(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench.scale", *sys.argv[1:]]),
+        "repeats": args.repeats,
+        "epochs": args.epochs,
+        "baselines": args.baselines,
+        "driver_memory": args.driver_memory,
+        "memory_limit_gib": MEMORY_LIMIT_GIB,
+        "machine": machine(),
+        "load_avg_start": load_avg(),
+        "sizes": {},
+    }
+    for n in (parse_size(s) for s in args.sizes.split(",") if s.strip()):
+        results["sizes"][str(n)] = bench_size(n, args, console)
+        results["scaling"] = scaling(results["sizes"])
+        out = save_results("scale", results)  # after every size: a long run killed later keeps what it measured
+        if "failed" in results["sizes"][str(n)]:
+            break
+    results["load_avg_end"] = load_avg()
+    out = save_results("scale", results)
+    console.print(f"written {out.relative_to(REPO)}; summary: python -m bench.summarise")
+
+
+if __name__ == "__main__":
+    main()

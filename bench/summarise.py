@@ -1,0 +1,180 @@
+"""One summary of the benchmarks: ``bench/results/<date>.json`` and ``<date>.md`` with plots (``make bench``'s last step).
+
+Reads the newest ``bench/results/<name>-<date>.json`` of each benchmark (on or before ``--date``), writes them
+together into ``bench/results/<date>.json``, and a Markdown summary ``bench/results/<date>.md`` with the headline
+figure of each and, for the scale run (``bench/scale.py``), the per-stage table (seconds and peak memory per size,
+the largest/smallest ratio) and plots under ``bench/results/<date>/``: seconds per stage per size, peak memory
+per stage per size, and each stage's seconds against events (log-log, next to a linear slope).
+
+    python -m bench.summarise [--date YYYY-MM-DD]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench import RESULTS
+
+_NAMED = re.compile(r"^(?P<name>[a-z][a-z-]*)-(?P<date>\d{4}-\d{2}-\d{2})\.json$")
+
+
+def newest_results(date: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """benchmark name -> (file name, content) of its newest file dated on or before ``date``."""
+    found: dict[str, tuple[str, Path]] = {}
+    for path in RESULTS.glob("*.json"):
+        m = _NAMED.match(path.name)
+        if m and m["date"] <= date and (m["name"] not in found or found[m["name"]][0] < m["date"]):
+            found[m["name"]] = (m["date"], path)
+    return {name: (path.name, json.loads(path.read_text())) for name, (_d, path) in sorted(found.items())}
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def headline(name: str, r: dict[str, Any]) -> str:
+    """One line per benchmark: its main comparison, as the benchmark itself computed it."""
+    if name == "ingest-clean":
+        parts = []
+        for n, s in r.get("sizes", {}).items():
+            sp, du = _get(s, "medians", "spark", "total_s"), _get(s, "medians", "duckdb", "total_s")
+            if sp and du:
+                parts.append(f"{int(n):,} events: Spark {sp:.0f} s vs DuckDB {du:.1f} s (x{sp / du:.1f})")
+        return "; ".join(parts)
+    if name == "embeddings":
+        return (f"in the pipeline / plain sentence-transformers, texts/s: {r.get('ratio_warm')} warm, "
+                f"{r.get('ratio_cold')} cold (target >= {r.get('target_ratio')})")
+    if name == "graph":
+        ratio = r.get("ratio", {})
+        return (f"{ratio.get('sizes')} edges (x{ratio.get('edges')}): sampling x{ratio.get('sampling_time')}, "
+                f"social proof x{ratio.get('social_proof_time')} in time")
+    if name == "training":
+        m = r.get("median", {})
+        return (f"examples/s per process: 1 proc {m.get('train_1proc_examples_per_s_per_process', 0):.0f}, "
+                f"2 procs {m.get('train_2proc_examples_per_s_per_process', 0):.0f}; petastorm/plain pyarrow loading "
+                f"{_get(r, 'ratios', 'petastorm_vs_plain') or 0:.2f}")
+    if name == "lake":
+        return f"staged / arrow write path, time: {r.get('staged_over_arrow_time')}"
+    if name == "recommend":
+        parts = []
+        for n, s in r.get("sizes", {}).items():
+            sp, pe = _get(s, "spark", "exact", "users_per_s"), _get(s, "peer", "exact", "users_per_s")
+            if sp and pe:
+                parts.append(f"{int(n):,} users exact: Spark {sp:,} users/s vs one process {pe:,} (x{sp / pe:.2f})")
+        return "; ".join(parts)
+    if name == "scale":
+        sc = r.get("scaling") or {}
+        if sc:
+            return (f"{sc['from']:,} -> {sc['to']:,} events (x{sc['size_ratio']:.0f}): whole pipeline "
+                    f"x{sc['total_ratio']} in time")
+        return "sizes run: " + ", ".join(f"{int(n):,}" for n in r.get("sizes", {}))
+    return "see the file"
+
+
+def scale_section(r: dict[str, Any], plots: Path, rel: str) -> list[str]:
+    sizes = {int(n): s for n, s in r.get("sizes", {}).items() if s.get("runs")}
+    if not sizes:
+        return []
+    stages = [st["stage"] for st in next(iter(sizes.values()))["runs"][0]]
+
+    def figure(n: int, stage: str, key: str) -> float | None:
+        m = sizes[n].get("medians", {}).get(stage)
+        if m:
+            return m[key]
+        done = [st for st in sizes[n]["runs"][-1] if st["stage"] == stage and st["stage_s"] is not None]
+        return done[0][key] if done else None
+
+    order = sorted(sizes)
+    head = "| stage | " + " | ".join(f"{n:,} events: s / peak MiB" for n in order) + " |"
+    lines = ["## Scale run (`bench/scale.py`)", "", f"`{r.get('command')}`, {r.get('repeats')} repeat(s), "
+             f"train epochs {r.get('epochs')}, baselines {r.get('baselines')}, driver memory {r.get('driver_memory')}.",
+             "", head, "|" + "---|" * (len(order) + 1)]
+    for stage in stages:
+        cells = []
+        for n in order:
+            s, mem = figure(n, stage, "stage_s"), figure(n, stage, "peak_rss_mib")
+            cells.append("failed" if s is None else f"{s:,.1f} / {mem:,}")
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    sc = r.get("scaling") or {}
+    if sc:
+        lines += ["", f"Time ratio {sc['to']:,} / {sc['from']:,} events (size ratio {sc['size_ratio']:.0f}): "
+                  + ", ".join(f"{s} x{v}" for s, v in sc["stage_ratio"].items()) + f"; whole pipeline x{sc['total_ratio']}."]
+    peak = max((figure(n, s, "peak_rss_mib") or 0) for n in order for s in stages)
+    lines += ["", f"Highest peak memory of any stage: {peak:,} MiB (limit {r.get('memory_limit_gib')} GiB)."]
+    failed = {n: s["failed"] for n, s in sizes.items() if "failed" in s}
+    if failed:
+        lines += ["", "Failed: " + ", ".join(f"{n:,} events at {st}" for n, st in failed.items())]
+    lines += _scale_plots(sizes, order, stages, figure, plots, rel)
+    return lines
+
+
+def _scale_plots(sizes: dict[int, Any], order: list[int], stages: list[str], figure: Any, plots: Path,
+                 rel: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    plots.mkdir(parents=True, exist_ok=True)
+    out = []
+    x = np.arange(len(stages))
+    width = 0.8 / max(1, len(order))
+    for key, label, name in (("stage_s", "seconds", "scale-time.png"), ("peak_rss_mib", "peak RSS (MiB)", "scale-memory.png")):
+        fig, ax = plt.subplots(figsize=(10, 4))
+        for i, n in enumerate(order):
+            ax.bar(x + i * width, [figure(n, s, key) or 0 for s in stages], width, label=f"{n:,} events")
+        ax.set_xticks(x + width * (len(order) - 1) / 2, stages, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(plots / name, dpi=100)
+        plt.close(fig)
+        out += ["", f"![{label} per stage]({rel}/{name})"]
+    if len(order) >= 2:
+        fig, ax = plt.subplots(figsize=(6, 5))
+        for s in stages:
+            ys = [figure(n, s, "stage_s") for n in order]
+            if all(y for y in ys):
+                ax.loglog(order, ys, marker="o", label=s)
+        first = [figure(order[0], s, "stage_s") or 0 for s in stages]
+        base = max(first) if first else 1
+        ax.loglog(order, [base * n / order[0] for n in order], "k--", label="linear")
+        ax.set_xlabel("events")
+        ax.set_ylabel("seconds")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(plots / "scale-curves.png", dpi=100)
+        plt.close(fig)
+        out += ["", f"![scaling curves]({rel}/scale-curves.png)"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--date", default=dt.date.today().isoformat())
+    args = ap.parse_args()
+    found = newest_results(args.date)
+    combined = {"date": args.date, "benchmarks": {name: {"file": f, **r} for name, (f, r) in found.items()}}
+    (RESULTS / f"{args.date}.json").write_text(json.dumps(combined, indent=2) + "\n")
+    md = [f"# Benchmarks, {args.date}", "", "Newest result of each benchmark on or before this date (medians of "
+          "several runs; ratios from runs made side by side in one invocation). Raw figures: "
+          f"`{args.date}.json` and each benchmark's own file.", "", "| benchmark | file | headline |", "|---|---|---|"]
+    for name, (f, r) in found.items():
+        md.append(f"| {name} | `{f}` | {headline(name, r)} |")
+    if "scale" in found:
+        md += [""] + scale_section(found["scale"][1], RESULTS / args.date, args.date)
+    (RESULTS / f"{args.date}.md").write_text("\n".join(md) + "\n")
+    print(f"written {RESULTS / f'{args.date}.json'} and {RESULTS / f'{args.date}.md'}")
+
+
+if __name__ == "__main__":
+    main()
