@@ -40,15 +40,21 @@ def _get(d: Any, *keys: str) -> Any:
     return d
 
 
+def _per_size(r: dict[str, Any], a: tuple[str, ...], b: tuple[str, ...], fmt: str) -> str:
+    """``fmt`` for each size of ``r["sizes"]`` with both figures (paths ``a`` and ``b`` in it) and their ratio."""
+    parts = []
+    for n, s in r.get("sizes", {}).items():
+        x, y = _get(s, *a), _get(s, *b)
+        if x and y:
+            parts.append(fmt.format(n=int(n), a=x, b=y, ratio=x / y))
+    return "; ".join(parts)
+
+
 def headline(name: str, r: dict[str, Any]) -> str:
     """One line per benchmark: its main comparison, as the benchmark itself computed it."""
     if name == "ingest-clean":
-        parts = []
-        for n, s in r.get("sizes", {}).items():
-            sp, du = _get(s, "medians", "spark", "total_s"), _get(s, "medians", "duckdb", "total_s")
-            if sp and du:
-                parts.append(f"{int(n):,} events: Spark {sp:.0f} s vs DuckDB {du:.1f} s (x{sp / du:.1f})")
-        return "; ".join(parts)
+        return _per_size(r, ("medians", "spark", "total_s"), ("medians", "duckdb", "total_s"),
+                         "{n:,} events: Spark {a:.0f} s vs DuckDB {b:.1f} s (x{ratio:.1f})")
     if name == "embeddings":
         return (f"in the pipeline / plain sentence-transformers, texts/s: {r.get('ratio_warm')} warm, "
                 f"{r.get('ratio_cold')} cold (target >= {r.get('target_ratio')})")
@@ -64,12 +70,8 @@ def headline(name: str, r: dict[str, Any]) -> str:
     if name == "lake":
         return f"staged / arrow write path, time: {r.get('staged_over_arrow_time')}"
     if name == "recommend":
-        parts = []
-        for n, s in r.get("sizes", {}).items():
-            sp, pe = _get(s, "spark", "exact", "users_per_s"), _get(s, "peer", "exact", "users_per_s")
-            if sp and pe:
-                parts.append(f"{int(n):,} users exact: Spark {sp:,} users/s vs one process {pe:,} (x{sp / pe:.2f})")
-        return "; ".join(parts)
+        return _per_size(r, ("spark", "exact", "users_per_s"), ("peer", "exact", "users_per_s"),
+                         "{n:,} users exact: Spark {a:,} users/s vs one process {b:,} (x{ratio:.2f})")
     if name == "scale":
         sc = r.get("scaling") or {}
         if sc:
