@@ -130,7 +130,7 @@ def _scale_plots(sizes: dict[int, Any], order: list[int], stages: list[str], fig
     out = []
     x = np.arange(len(stages))
     width = 0.8 / max(1, len(order))
-    for key, label, name in (("stage_s", "seconds", "scale-time.png"), ("peak_rss_mib", "peak RSS (MiB)", "scale-memory.png")):
+    for key, label, name in (("stage_s", "seconds", "scale-time.png"), ("peak_rss_mib", "peak memory (PSS of the process tree, MiB)", "scale-memory.png")):
         fig, ax = plt.subplots(figsize=(10, 4))
         for i, n in enumerate(order):
             ax.bar(x + i * width, [figure(n, s, key) or 0 for s in stages], width, label=f"{n:,} events")
