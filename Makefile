@@ -40,14 +40,15 @@ test-fast: ## tests without the slow marker
 test-gpu: ## GPU tests only (need CUDA)
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
 
-bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph, training, recommend, the 1M/3M/10M scale run, then the summary
+bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph, training, recommend, the 1M/3M/10M scale run, features vs DuckDB on its 10M lake, then the summary
 	$(PY) -m bench.lake
 	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
 	$(PY) -m bench.embeddings --texts 10000 --repeats 3
 	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
 	$(PY) -m bench.training --repeats 3
 	$(PY) -m bench.recommend --repeats 3
-	$(PY) -m bench.scale --sizes 1M,3M,10M
+	$(PY) -m bench.scale --sizes 1M,3M,10M --keep-data --event-log
+	$(PY) -m bench.features --lake var/bench/scale/run-10000000 --repeats 3
 	$(PY) -m bench.summarise
 
 bench-quality: ## evaluation on the shared LastFM and Ciao datasets vs published figures (long: see docs/evaluation.md)

@@ -19,6 +19,7 @@ Writes ``bench/results/scale-<date>.json`` (every run's raw figures, the machine
 
     python -m bench.scale [--sizes 1M,3M,10M] [--repeats 1] [--epochs 1] [--baselines most_popular,als]
                           [--driver-memory 8g] [--keep-data] [--event-log]
+                          [--resume bench/results/scale-<date>.json]
 """
 from __future__ import annotations
 
@@ -127,6 +128,8 @@ def run_stage(stage: str, n: int, args: argparse.Namespace, log_dir: Path) -> di
     env["COLUMNS"] = "200"
     cmd = [sys.executable, "-m", "jobs.run_all", "--env", "local", "--only", stage, *overrides(n, args)]
     log = log_dir / f"{stage}.log"
+    event_logs = SCRATCH / "event-logs"
+    before = set(event_logs.iterdir()) if args.event_log and event_logs.exists() else set()
     t0 = time.perf_counter()
     with open(log, "w") as out, StageTree() as rss:
         code = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
@@ -144,40 +147,76 @@ def run_stage(stage: str, n: int, args: argparse.Namespace, log_dir: Path) -> di
         "others_cpu_pct": rss.other_cpu_pct,
         "log": str(log.relative_to(REPO)),
     }
+    if args.event_log and event_logs.exists():  # the stage's application(s): python -m bench.eventlog <dir>
+        result["event_logs"] = sorted(str(p.relative_to(REPO)) for p in set(event_logs.iterdir()) - before)
     if code != 0 or stage not in done:
         result["error_tail"] = text[-3000:]
     return result
 
 
-def bench_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
+def bench_size(n: int, args: argparse.Namespace, console: Any, done: dict[str, Any] | None = None,
+               save: Any = None) -> dict[str, Any]:
+    """All stages at size ``n``; ``done`` is this size's entry from an interrupted run (``--resume``): its
+    finished stages are kept and the run goes on from the first stage it lacks, on the lake it left.
+    ``save(entry)`` is called after every stage, so a run killed mid-size loses at most one stage."""
     synth = synthetic(n, args.follows)
     feed = SCRATCH / f"feed-{n}"
-    console.print(f"[bold]{n:,} events[/bold]: generating the platform ({synth}) ...")
-    gen = run_worker("generate", {"feed": str(feed), "synthetic": synth})
-    console.print(f"  {gen['input_lines_total']:,} input lines ({gen['input_lines']}), {gen['feed_mib']} MiB, "
-                  f"{gen['seconds']} s{'' if gen['generated'] else ' (kept feed reused)'}")
-    repeats: list[list[dict[str, Any]]] = []
+    entry: dict[str, Any] = dict(done or {})
+    if entry.get("synthetic") not in (None, synth):
+        raise SystemExit(f"--resume: size {n} was run with {entry['synthetic']}, not {synth}")
+    entry.setdefault("started_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    entry["synthetic"] = synth
+    if "generate" not in entry:
+        console.print(f"[bold]{n:,} events[/bold]: generating the platform ({synth}) ...")
+        gen = run_worker("generate", {"feed": str(feed), "synthetic": synth})
+        console.print(f"  {gen['input_lines_total']:,} input lines ({gen['input_lines']}), {gen['feed_mib']} MiB, "
+                      f"{gen['seconds']} s{'' if gen['generated'] else ' (kept feed reused)'}")
+        entry["generate"] = gen
+    repeats: list[list[dict[str, Any]]] = entry.setdefault("runs", [])
+    entry.pop("failed", None)
     for r in range(args.repeats):
         root = SCRATCH / f"run-{n}"
-        shutil.rmtree(root, ignore_errors=True)  # a fresh lake, MLflow store and checkpoints per repeat
         log_dir = SCRATCH / "logs" / f"{n}-r{r + 1}"
-        shutil.rmtree(log_dir, ignore_errors=True)
-        log_dir.mkdir(parents=True)
-        stages = []
-        for stage in STAGES:
+        if r < len(repeats):
+            stages = [s for s in repeats[r] if s["exit_code"] == 0 and s["stage_s"] is not None]
+            repeats[r] = stages
+            if len(stages) == len(STAGES):
+                continue
+            if not root.exists():
+                raise SystemExit(f"--resume: the lake of size {n} ({root}) is gone; rerun that size without --resume")
+            console.print(f"  r{r + 1}: resuming after {stages[-1]['stage'] if stages else 'nothing'}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)  # a fresh lake, MLflow store and checkpoints per repeat
+            shutil.rmtree(log_dir, ignore_errors=True)
+            stages = []
+            repeats.append(stages)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for stage in STAGES[len(stages):]:
+            interrupted = entry.pop("running", None) == stage
+            entry["running"] = stage  # saved: a resumed run knows this stage was cut short and says so
+            if save:
+                save(entry)
             res = run_stage(stage, n, args, log_dir)
+            entry.pop("running", None)
+            res["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            if interrupted:
+                res["resumed_after_interruption"] = True  # its seconds are the rerun's, not a whole stage's
             stages.append(res)
             console.print(f"  r{r + 1} {stage:<10} {res['stage_s'] or float('nan'):8.1f} s  "
                           f"(process {res['process_wall_s']:.1f} s, peak {res['peak_rss_mib']:,} MiB, "
                           f"CPU {res['tree_cpu_s']:.0f} s, others {res['others_cpu_pct']}%)")
             if res["exit_code"] != 0 or res["stage_s"] is None:
                 console.print(f"[red]  {stage} failed (exit {res['exit_code']}); see {res['log']}[/red]")
-                repeats.append(stages)
-                return {"synthetic": synth, "generate": gen, "runs": repeats, "failed": stage}
-        repeats.append(stages)
+                entry["failed"] = stage
+                if save:
+                    save(entry)
+                return entry
+            if save:
+                save(entry)
     if not args.keep_data:
         shutil.rmtree(SCRATCH / f"run-{n}", ignore_errors=True)
-    return {"synthetic": synth, "generate": gen, "runs": repeats, "medians": medians(repeats)}
+    entry["medians"] = medians(repeats)
+    return entry
 
 
 def medians(repeats: list[list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
@@ -194,11 +233,13 @@ def medians(repeats: list[list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
 
 
 def scaling(sizes: dict[str, Any]) -> dict[str, Any]:
-    """Per stage: seconds at the largest completed size over the smallest, next to the size ratio."""
+    """Per stage: seconds at the largest completed size over the size a tenth of it (issue 10's 10M/1M), or
+    over the smallest completed size when there is none, next to the size ratio."""
     done = sorted((int(n) for n, res in sizes.items() if "medians" in res))
     if len(done) < 2:
         return {}
-    lo, hi = done[0], done[-1]
+    hi = done[-1]
+    lo = hi // 10 if hi // 10 in done else done[0]
     a, b = sizes[str(lo)]["medians"], sizes[str(hi)]["medians"]
     per_stage = {s: round(b[s]["stage_s"] / a[s]["stage_s"], 2) if a[s]["stage_s"] else None for s in STAGES}
     total = (sum(b[s]["stage_s"] for s in STAGES) / sum(a[s]["stage_s"] for s in STAGES))
@@ -215,6 +256,9 @@ def main() -> None:
     ap.add_argument("--driver-memory", default="8g", help="spark.driver_memory of every stage's process")
     ap.add_argument("--keep-data", action="store_true", help="keep the last lake of each size (feeds are kept)")
     ap.add_argument("--event-log", action="store_true", help="Spark event logs under var/bench/scale/event-logs")
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="a scale-<date>.json of an interrupted run: keep its finished sizes and stages, go on from "
+                         "there (on the lakes it left) and write into that file")
     args = ap.parse_args()
     args.baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if args.repeats < 1 or args.epochs < 1:
@@ -225,25 +269,41 @@ def main() -> None:
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "benchmark": "scale",
-        "date": dt.date.today().isoformat(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.scale", *sys.argv[1:]]),
-        "repeats": args.repeats,
-        "epochs": args.epochs,
-        "baselines": args.baselines,
-        "driver_memory": args.driver_memory,
-        "memory_limit_gib": MEMORY_LIMIT_GIB,
-        "machine": machine(),
-        "load_avg_start": load_avg(),
-        "sizes": {},
-    }
+    command = " ".join(["python -m bench.scale", *sys.argv[1:]])
+    if args.resume:
+        results: dict[str, Any] = json.loads(args.resume.read_text())
+        results.setdefault("resumed", []).append(
+            {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "command": command, "machine": machine(),
+             "load_avg": load_avg()})
+    else:
+        results = {
+            "benchmark": "scale",
+            "date": dt.date.today().isoformat(),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": command,
+            "repeats": args.repeats,
+            "epochs": args.epochs,
+            "baselines": args.baselines,
+            "driver_memory": args.driver_memory,
+            "memory_limit_gib": MEMORY_LIMIT_GIB,
+            "machine": machine(),
+            "load_avg_start": load_avg(),
+            "sizes": {},
+        }
     for n in (parse_size(s) for s in args.sizes.split(",") if s.strip()):
-        results["sizes"][str(n)] = bench_size(n, args, console)
+        key = str(n)
+        if "medians" in results["sizes"].get(key, {}):
+            console.print(f"{n:,} events: done in {args.resume}, kept")
+            continue
+
+        def save(entry: dict[str, Any], key: str = key) -> None:
+            results["sizes"][key] = entry
+            save_results("scale", results)
+
+        results["sizes"][key] = bench_size(n, args, console, results["sizes"].get(key), save)
         results["scaling"] = scaling(results["sizes"])
         out = save_results("scale", results)  # after every size: a long run killed later keeps what it measured
-        if "failed" in results["sizes"][str(n)]:
+        if "failed" in results["sizes"][key]:
             break
     results["load_avg_end"] = load_avg()
     out = save_results("scale", results)

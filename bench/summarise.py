@@ -72,6 +72,10 @@ def headline(name: str, r: dict[str, Any]) -> str:
     if name == "recommend":
         return _per_size(r, ("spark", "exact", "users_per_s"), ("peer", "exact", "users_per_s"),
                          "{n:,} users exact: Spark {a:,} users/s vs one process {b:,} (x{ratio:.2f})")
+    if name == "features":
+        m, par = r.get("medians", {}), r.get("parity", {})
+        return (f"Spark {_get(m, 'spark', 'seconds') or 0:.1f} s vs DuckDB {_get(m, 'duckdb', 'seconds') or 0:.1f} s "
+                f"(x{_get(r, 'spark_over_duckdb', 'time')}), outputs identical: {par.get('identical')}")
     if name == "scale":
         sc = r.get("scaling") or {}
         if sc:
@@ -79,6 +83,43 @@ def headline(name: str, r: dict[str, Any]) -> str:
                     f"x{sc['total_ratio']} in time")
         return "sizes run: " + ", ".join(f"{int(n):,}" for n in r.get("sizes", {}))
     return "see the file"
+
+
+def peer_rows(found: dict[str, tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str, float | None]]:
+    """(stage, what was compared, peer, socialrec time / peer time): each from a benchmark that ran both side by
+    side in one invocation (below 1: socialrec is faster)."""
+    rows: list[tuple[str, str, str, float | None]] = []
+
+    def res(name: str) -> dict[str, Any]:
+        return found[name][1] if name in found else {}
+
+    for n, size in res("ingest-clean").get("sizes", {}).items():
+        ratio = size.get("spark_over_duckdb") or {}
+        if ratio.get("total_time"):  # the phases do different work (bronze Delta tables vs an in-memory load)
+            rows.append(("ingest + clean", f"{int(n):,} events, feed to silver (ingest x{ratio.get('ingest_time')}, "
+                         f"clean x{ratio.get('clean_time')})", "DuckDB SQL (bench/duckdb_clean.sql), same audit "
+                         f"counts: {_get(size, 'parity', 'identical')}", ratio["total_time"]))
+    feats = res("features")
+    if feats.get("spark_over_duckdb"):
+        rows.append(("features", f"user/item features + sequences ({feats.get('lake', '')})",
+                     "DuckDB SQL (bench/features.py), outputs identical: "
+                     f"{_get(feats, 'parity', 'identical')}", feats["spark_over_duckdb"]["time"]))
+    emb = res("embeddings")
+    if emb.get("ratio_warm"):
+        rows.append(("embeddings", f"{_get(emb, 'input', 'texts') or 0:,} real item texts, MiniLM",
+                     "plain sentence-transformers, one process", round(1 / emb["ratio_warm"], 2)))
+    tr = res("training")
+    plain = _get(tr, "ratios", "socialrec_vs_plain_torch")
+    if plain:
+        rows.append(("train", f"{tr.get('steps')} steps of batch {tr.get('batch_size')}, examples/s",
+                     "plain torch loop, one process, 2 threads", round(1 / plain, 2)))
+    for n, size in res("recommend").get("sizes", {}).items():
+        a, b = _get(size, "spark", "exact", "users_per_s"), _get(size, "peer", "exact", "users_per_s")
+        if a and b:
+            rows.append(("recommend (scoring)", f"{int(n):,} users x {_get(res('recommend'), 'params', 'items') or 0:,} "
+                         "items, exact top-k", "brute force in one process (faiss IndexFlatIP, 2 threads)",
+                         round(b / a, 2)))
+    return rows
 
 
 def scale_section(r: dict[str, Any], plots: Path, rel: str) -> list[str]:
@@ -174,6 +215,12 @@ def main() -> None:
         md.append(f"| {name} | `{f}` | {headline(name, r)} |")
     if "scale" in found:
         md += [""] + scale_section(found["scale"][1], RESULTS / args.date, args.date)
+    peers = peer_rows(found)
+    if peers:
+        md += ["", "## Against a peer", "", "What a user would write instead on one machine, run side by side with "
+               "socialrec's code in one invocation of each benchmark. Time ratio socialrec / peer (below 1: socialrec "
+               "is faster).", "", "| stage | workload | peer | time ratio |", "|---|---|---|---|"]
+        md += [f"| {st} | {what} | {peer} | {'-' if ratio is None else f'x{ratio}'} |" for st, what, peer, ratio in peers]
     (RESULTS / f"{args.date}.md").write_text("\n".join(md) + "\n")
     print(f"written {RESULTS / f'{args.date}.json'} and {RESULTS / f'{args.date}.md'}")
 

@@ -11,6 +11,10 @@ power-law item popularity) are generated in Spark and materialised once through 
 * **training**: :func:`socialrec.training.loop.train_fn` launched by ``TorchDistributor(local_mode=True)`` with
   1 and with 2 processes, a fixed number of steps, full-ranking validation on 2,000 users: examples/s per process
   as the loop measures it (petastorm reading included) and the wall time including start-up.
+* **peer**: what a user would write instead on one machine: the same model, loss, optimiser and steps in a
+  plain torch loop in this process (``torch.set_num_threads(2)``, all rows read into tensors with pyarrow
+  first, batches sliced from them; no Spark, petastorm or TorchDistributor). Examples/s, and the ratio of
+  socialrec's (the better of 1 and 2 processes, all processes together) to it.
 * **GPU**: the same with ``use_gpu=True`` and bf16 when CUDA is available; otherwise reported as not measured.
 
     python -m bench.training [--rows 300000] [--users 100000] [--items 50000] [--steps 150] [--repeats 3]
@@ -93,6 +97,43 @@ def loader_plain(files: list[str]) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def run_plain_torch(job: dict[str, Any], files: list[str], threads: int) -> dict[str, float]:
+    """The peer: the same model and steps in a plain single-process torch loop (see the module docstring)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    from socialrec.training.loop import build_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(job["seed"])
+    table = pa.concat_tables([pq.ParquetFile(f).read() for f in files])
+    rows = table.num_rows
+    data = {
+        "user_idx": torch.from_numpy(table.column("user_idx").to_numpy()).long(),
+        "item_idx": torch.from_numpy(table.column("item_idx").to_numpy()).long(),
+        "seq": torch.from_numpy(table.column("seq").combine_chunks().flatten().to_numpy().reshape(rows, SEQ)).long(),
+        "neighbours": torch.from_numpy(
+            table.column("neighbours").combine_chunks().flatten().to_numpy().reshape(rows, NB)).long(),
+    }
+    model = build_model(job)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=job["lr"], weight_decay=job["weight_decay"])
+    model.train()
+    bs, steps = job["batch_size"], job["steps_per_epoch"]
+    t0 = time.perf_counter()
+    for step in range(steps):
+        lo = (step * bs) % max(1, rows - bs)
+        user_idx, item_idx = data["user_idx"][lo:lo + bs], data["item_idx"][lo:lo + bs]
+        u, v, v_neg = model(user_idx, data["seq"][lo:lo + bs], data["neighbours"][lo:lo + bs], item_idx, None)
+        loss = model.loss(u, v, item_idx, v_neg, None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), job.get("grad_clip", 5.0))
+        optimizer.step()
+    seconds = time.perf_counter() - t0
+    return {"examples_per_s": steps * bs / seconds, "seconds": seconds, "threads": float(threads)}
+
+
 def run_training(job: dict[str, Any], processes: int, use_gpu: bool) -> dict[str, float]:
     from pyspark.ml.torch.distributor import TorchDistributor
 
@@ -148,7 +189,7 @@ def main() -> None:
                                "items": args.items, "steps": args.steps, "batch_size": BATCH, "repeats": args.repeats,
                                "cpu_count": os.cpu_count(), "torch": torch.__version__}
     runs: dict[str, list[dict[str, float]]] = {"petastorm": [], "petastorm_rows": [], "plain": [], "train_1": [], "train_2": [],
-                                               "train_gpu": []}
+                                               "train_gpu": [], "plain_torch": []}
     gpu = torch.cuda.is_available()
     for r in range(args.repeats):
         runs["petastorm"].append({"rows_per_s": loader_petastorm(converter, batched=True)})
@@ -156,6 +197,7 @@ def main() -> None:
         runs["plain"].append({"rows_per_s": loader_plain(files)})
         runs["train_1"].append(run_training(job, 1, False))
         runs["train_2"].append(run_training(job, 2, False))
+        runs["plain_torch"].append(run_plain_torch(job, files, threads=os.cpu_count() or 1))
         if gpu:
             runs["train_gpu"].append(run_training(job, 1, True))
         logger.info("repeat %d: %s", r, {k: v[-1] for k, v in runs.items() if v})
@@ -174,11 +216,15 @@ def main() -> None:
         "train_1proc_wall_s": med("train_1", "wall_s"),
         "train_2proc_wall_s": med("train_2", "wall_s"),
         "gpu_examples_per_s": med("train_gpu", "examples_per_s_per_process"),
+        "plain_torch_examples_per_s": med("plain_torch", "examples_per_s"),
     }
     m = results["median"]
     results["ratios"] = {
         "petastorm_vs_plain": m["petastorm_rows_per_s"] / m["plain_pyarrow_rows_per_s"],
         "two_procs_total_vs_one": 2 * m["train_2proc_examples_per_s_per_process"] / m["train_1proc_examples_per_s_per_process"],
+        # the peer comparison: socialrec's best setting (all its processes together) over the plain torch loop
+        "socialrec_vs_plain_torch": max(m["train_1proc_examples_per_s_per_process"],
+                                        2 * m["train_2proc_examples_per_s_per_process"]) / m["plain_torch_examples_per_s"],
     }
     results["gpu"] = "measured" if gpu else "not measured: no CUDA device on this machine"
     out = save_results("training", results)

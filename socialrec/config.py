@@ -313,6 +313,15 @@ class RecommendConfig(StrictModel):
     )
     anchor_min_rating: float = Field(4.0, description="Rated items count as anchors from this rating up.")
     similar_min: float = Field(0.4, ge=-1, le=1, description="Text cosine similarity needed for 'similar to'.")
+    similar_via: Literal["auto", "broadcast", "join"] = Field(
+        "auto",
+        description="'similar to' similarities: broadcast = the catalogue's text vectors on every worker, the pairs "
+        "as ids; join = all in Spark, vectors joined to the lists (any catalogue size, far more shuffle); auto = "
+        "broadcast when they fit similar_broadcast_max_mb and the driver budget.",
+    )
+    similar_broadcast_max_mb: int = Field(
+        1024, ge=0, description="auto: the largest text-vector matrix (MiB) broadcast for 'similar to'."
+    )
     batch_size: int = Field(2048, ge=1, description="Users per model/faiss call inside a partition.")
     partitions: int | None = Field(None, ge=1, description="User partitions scored; default 2 x Spark parallelism.")
     torch_threads: int = Field(1, ge=1, description="torch/faiss threads per Python worker (cores / tasks).")

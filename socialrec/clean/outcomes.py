@@ -154,40 +154,47 @@ def judge(typed: DataFrame, stream: str, ctx: RuleContext, existing: DataFrame |
         .withColumn(_PAYLOAD, payload_hash(stream))
         .withColumn(_ORDER_TS, F.col(order_col))
         .withColumn(RECORD_HASH, record_hash(stream, ctx))
-        .withColumn(RECORD, quarantine_record(stream, ctx))
     )
-    copy_no = F.row_number().over(Window.partitionBy("_exact").orderBy(RECORD_HASH, C.B_SOURCE_FILE))
-    df = df.withColumn("_copy", copy_no)
-    first_outcome = (
-        F.when(F.col("_copy") > 1, F.lit(DUPLICATE)).when(F.size(REASONS) > 0, F.lit(QUARANTINED))
-    )
-    df = df.withColumn(OUTCOME, first_outcome)
+    # Every window below is partitioned by the key (or the key and more), so one shuffle by key serves all of
+    # them and the join with silver (Spark: hashing by the key satisfies clustering by any superset of it).
+    # Exact copies (same raw line and fields) have the same key, the typers being functions of the raw
+    # fields, so "a later copy" is found inside the key's partition: a row whose predecessor, in the order
+    # (copy hash, record hash, file), has the same copy hash. (Partitioning by the copy hash, and judging the
+    # undecided rows apart and unioning them back, cost three more shuffles and a second sort of every wide
+    # row: at 10M events, 3.5 GB each, spilled to disk.)
+    by_copy = Window.partitionBy(*keys).orderBy("_exact", RECORD_HASH, C.B_SOURCE_FILE)
+    later_copy = F.coalesce(F.lag("_exact").over(by_copy) == F.col("_exact"), F.lit(False))
+    df = df.withColumn(OUTCOME, F.when(later_copy, F.lit(DUPLICATE)).when(F.size(REASONS) > 0, F.lit(QUARANTINED)))
 
-    # Same key, same content -> duplicate; same key, other content -> one winner, the rest key_conflict.
-    candidates = df.where(F.col(OUTCOME).isNull())
-    decided = df.where(F.col(OUTCOME).isNotNull())
-    same_content = Window.partitionBy(*keys, _PAYLOAD).orderBy(RECORD_HASH)
-    candidates = candidates.withColumn("_same", F.row_number().over(same_content))
+    # Among the rows still undecided: same key, same content -> duplicate; same key, other content -> one
+    # winner, the rest key_conflict. Decided rows sort after the undecided ones in both windows, so the
+    # undecided are numbered exactly as if they were alone.
+    decided = F.col(OUTCOME).isNotNull()
+    same_content = Window.partitionBy(*keys, _PAYLOAD).orderBy(decided, RECORD_HASH)
+    df = df.withColumn("_same", F.row_number().over(same_content))
     newest_first = Window.partitionBy(*keys).orderBy(
-        F.col(_ORDER_TS).desc_nulls_last(), F.col(_PAYLOAD).desc(), F.col("_same")
+        decided, F.col(_ORDER_TS).desc_nulls_last(), F.col(_PAYLOAD).desc(), F.col("_same")
     )
-    candidates = candidates.withColumn("_rank", F.row_number().over(newest_first))
-    candidates = candidates.withColumn(
-        OUTCOME,
-        F.when(F.col("_same") > 1, F.lit(DUPLICATE)).when(F.col("_rank") > 1, F.lit(QUARANTINED)),
-    ).withColumn(
-        REASONS,
-        F.when(
-            (F.col("_same") == 1) & (F.col("_rank") > 1), F.array(F.lit("key_conflict"))
-        ).otherwise(F.col(REASONS)),
+    df = df.withColumn("_rank", F.row_number().over(newest_first))
+    df = df.withColumns(
+        {
+            OUTCOME: F.when(decided, F.col(OUTCOME))
+            .when(F.col("_same") > 1, F.lit(DUPLICATE))
+            .when(F.col("_rank") > 1, F.lit(QUARANTINED)),
+            REASONS: F.when(
+                ~decided & (F.col("_same") == 1) & (F.col("_rank") > 1), F.array(F.lit("key_conflict"))
+            ).otherwise(F.col(REASONS)),
+        }
     ).drop("_same", "_rank")
 
     if existing is not None:
-        candidates = _against_silver(candidates, stream, keys, existing)
+        df = _against_silver(df, stream, keys, existing)  # rows decided above stay as they are (not pending)
     else:
-        candidates = candidates.withColumn(SUPERSEDED, F.lit(False))
-    candidates = candidates.withColumn(OUTCOME, F.coalesce(F.col(OUTCOME), F.lit(KEPT)))
-    return decided.unionByName(candidates, allowMissingColumns=True)
+        df = df.withColumn(SUPERSEDED, F.lit(False))
+    out = df.withColumn(OUTCOME, F.coalesce(F.col(OUTCOME), F.lit(KEPT)))
+    # The quarantine's JSON of the row as it arrived, built last and only for the rows that go there: carried
+    # through the shuffles above it doubled the width of every row, and it costs a keyed hash per user field.
+    return out.withColumn(RECORD, F.when(F.col(OUTCOME) == QUARANTINED, quarantine_record(stream, ctx)))
 
 
 def _against_silver(candidates: DataFrame, stream: str, keys: list[str], existing: DataFrame) -> DataFrame:

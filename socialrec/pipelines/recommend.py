@@ -40,9 +40,17 @@ from socialrec.recommend.candidates import (
     social_counts,
     top_categories,
 )
-from socialrec.recommend.reasons import ReasonSettings, anchor_items, has_kind, most_similar_anchor, with_reasons
+from socialrec.recommend.reasons import (
+    ReasonSettings,
+    TextVectorMatrix,
+    anchor_items,
+    has_kind,
+    most_similar_anchor,
+    most_similar_anchor_broadcast,
+    with_reasons,
+)
 from socialrec.recommend.scoring import ScoringPayload, item_lists, model_bytes, model_scores, user_feature_rows
-from socialrec.resources import ensure_fits_on_driver
+from socialrec.resources import driver_budget_bytes, ensure_fits_on_driver, session_driver_memory
 from socialrec.schema import columns as C
 from socialrec.schema.tables import (
     GOLD_ITEM_INDEX,
@@ -124,6 +132,41 @@ def text_vectors(item_text: DataFrame, text_embeddings: DataFrame, model: str) -
     return item_text.select(C.ITEM_ID, "text_hash").join(
         text_embeddings.where(F.col("model") == model).select("text_hash", F.col("embedding").alias("vector")), "text_hash"
     ).select(C.ITEM_ID, "vector")
+
+
+def similar_anchors(spark: SparkSession, cfg: AppConfig, top: DataFrame, anchors: DataFrame,
+                    vectors: DataFrame) -> tuple[DataFrame, Any]:
+    """The "similar to" anchors of the lists and the broadcast to release afterwards (None: the Spark join path).
+
+    ``recommend.similar_via``: the broadcast path collects the text vectors (catalogue-sized: one aggregate to
+    size them, then the vectors as Arrow) when they fit ``similar_broadcast_max_mb`` and the driver budget; the
+    join path works for any catalogue but shuffles vectors.
+    """
+    import numpy as np
+
+    rc = cfg.recommend
+    if rc.similar_via != "join":
+        size = vectors.agg(F.count(F.lit(1)).alias("n"), F.max(F.size("vector")).alias("dim")).first()
+        n, dim = (int(size["n"]), int(size["dim"] or 0)) if size is not None else (0, 0)
+        need = n * (4 * dim + 80)
+        cap = min(rc.similar_broadcast_max_mb << 20, driver_budget_bytes(cfg, session_driver_memory(spark)))
+        if rc.similar_via == "broadcast" or need <= cap:
+            if rc.similar_via == "broadcast":
+                ensure_fits_on_driver(spark, cfg, f"the text vectors of {n:,} items ('similar to' reasons)", n,
+                                      4 * dim + 80, "use recommend.similar_via=join")
+            table = vectors.toArrow()
+            ids = np.asarray(table.column(C.ITEM_ID).to_pylist(), dtype=object)
+            flat = table.column("vector").combine_chunks()
+            lengths = flat.value_lengths().to_numpy(zero_copy_only=False) if n else np.zeros(0)
+            if n and (lengths != dim).any():
+                raise RecommendInputError(f"text vectors of unequal length (expected {dim} floats each)")
+            matrix = flat.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(n, dim)
+            broadcast = spark.sparkContext.broadcast(TextVectorMatrix(ids=ids, matrix=matrix))
+            logger.info("'similar to': %d text vectors (%.0f MiB) broadcast", n, need / 2**20)
+            return most_similar_anchor_broadcast(top, anchors, broadcast, rc.similar_min), broadcast
+        logger.info("'similar to': %.0f MiB of text vectors is over the broadcast cap (%.0f MiB): Spark joins",
+                    need / 2**20, cap / 2**20)
+    return most_similar_anchor(top, anchors, vectors, rc.similar_min), None
 
 
 def approximate_recall(model: Any, index: Any, item_vectors: Any, user_rows: DataFrame, sample: int, k: int) -> float | None:
@@ -217,13 +260,14 @@ def run(spark: SparkSession, cfg: AppConfig, as_of: datetime | None = None) -> d
     popular = cold_candidates(cold, popularity, excluded, rc.popular_top)
     # Persisted: the reasons read the top-k twice, and the model must score each user once.
     top = blend(scores, social, popular, rc.k, rc.social_weight).persist()
+    text_broadcast = None
     try:
         trending = item_popularity(events, items, as_of, rc.trending_days, rc.positive_event_types)
         vectors = text_vectors(lake.read(GOLD_ITEM_TEXT).where(mine), lake.read(GOLD_TEXT_EMBEDDINGS),
                                cfg.embeddings.model) if lake.exists(GOLD_ITEM_TEXT) and lake.exists(GOLD_TEXT_EMBEDDINGS) \
             else spark.createDataFrame([], "item_id string, vector array<float>")
-        similar = most_similar_anchor(top, anchor_items(events, items, rc.anchor_items, rc.anchor_min_rating), vectors,
-                                      rc.similar_min)
+        similar, text_broadcast = similar_anchors(
+            spark, cfg, top, anchor_items(events, items, rc.anchor_items, rc.anchor_min_rating), vectors)
         seq = F.slice(F.col("features"), 2, spec.seq_len)
         history = warm.select(C.USER_ID, F.size(F.filter(seq, lambda x: x >= 0)).alias("n_history"))
         settings = ReasonSettings(
@@ -255,6 +299,8 @@ def run(spark: SparkSession, cfg: AppConfig, as_of: datetime | None = None) -> d
         top.unpersist()
         warm.unpersist()
         broadcast.unpersist()
+        if text_broadcast is not None:
+            text_broadcast.unpersist()
 
     written = lake.read(GOLD_RECOMMENDATIONS).where(
         (F.col(C.SOURCE) == source) & (F.col("run_date") == F.lit(run_date))

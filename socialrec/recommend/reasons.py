@@ -22,11 +22,14 @@ counts of the user's own 1-hop neighbours and nothing else: no other user's id o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StructField, StructType
 
 from socialrec.schema import columns as C
 from socialrec.schema.tables import REASON_EVIDENCE
@@ -115,29 +118,82 @@ def _cosine(a: Column, b: Column) -> Column:
     return dot / F.greatest(na * nb, F.lit(1e-12))
 
 
-def most_similar_anchor(top: DataFrame, anchors: DataFrame, vectors: DataFrame, min_similarity: float) -> DataFrame:
-    """``(user_id, item_id, anchor_id, anchor_title, anchor_action, anchor_rating, similarity)``: for each
-    recommended pair, the user's anchor item whose text vector is closest (cosine >= ``min_similarity``).
+def anchor_pairs(top: DataFrame, anchors: DataFrame) -> DataFrame:
+    """``(user_id, item_id, anchor_id, anchor_title, anchor_action, anchor_rating)``: each recommended item with
+    each of the user's anchors other than itself (ids only: at most ``anchor_items`` rows per recommendation)."""
+    return top.select(C.USER_ID, C.ITEM_ID).join(anchors, C.USER_ID).where(F.col("anchor_id") != F.col(C.ITEM_ID))
 
-    ``vectors`` is ``(item_id, vector array<float>)``; at most ``anchor_items`` comparisons per row.
-    """
-    vec = vectors.select(C.ITEM_ID, F.col("vector").alias("_v"))
-    pairs = (
-        top.select(C.USER_ID, C.ITEM_ID)
-        .join(anchors, C.USER_ID)
-        .where(F.col("anchor_id") != F.col(C.ITEM_ID))
-        .join(vec, C.ITEM_ID)
-        .join(vec.select(F.col(C.ITEM_ID).alias("anchor_id"), F.col("_v").alias("_a")), "anchor_id")
-        .withColumn("similarity", _cosine(F.col("_v"), F.col("_a")))
-        .where(F.col("similarity") >= F.lit(min_similarity))
-    )
-    best = pairs.groupBy(C.USER_ID, C.ITEM_ID).agg(
+
+def _best_anchor(pairs: DataFrame, min_similarity: float) -> DataFrame:
+    """Per (user, item), the anchor with the highest ``similarity`` at or above ``min_similarity`` (ties: the
+    larger anchor id)."""
+    best = pairs.where(F.col("similarity") >= F.lit(min_similarity)).groupBy(C.USER_ID, C.ITEM_ID).agg(
         F.max_by(
             F.struct("anchor_id", "anchor_title", "anchor_action", "anchor_rating", "similarity"),
             F.struct("similarity", F.col("anchor_id")),
         ).alias("_b")
     )
     return best.select(C.USER_ID, C.ITEM_ID, "_b.*")
+
+
+def most_similar_anchor(top: DataFrame, anchors: DataFrame, vectors: DataFrame, min_similarity: float) -> DataFrame:
+    """``(user_id, item_id, anchor_id, anchor_title, anchor_action, anchor_rating, similarity)``: for each
+    recommended pair, the user's anchor item whose text vector is closest (cosine >= ``min_similarity``).
+
+    ``vectors`` is ``(item_id, vector array<float>)``; at most ``anchor_items`` comparisons per row. All in
+    Spark: the vectors are attached to the recommended rows and to the anchors *before* these meet on the user,
+    so the pairs are formed in that join's output and reduced where they are. (Joining the vectors onto the
+    pairs instead moved two 384-float vectors per (user, item, anchor) through two shuffles: ~150 GB at 1M
+    users.) When the catalogue's vectors fit on the driver, :func:`most_similar_anchor_broadcast` moves no
+    vector at all.
+    """
+    vec = vectors.select(C.ITEM_ID, F.col("vector").alias("_v"))
+    recommended = top.select(C.USER_ID, C.ITEM_ID).join(vec, C.ITEM_ID)
+    own = anchors.join(vec.select(F.col(C.ITEM_ID).alias("anchor_id"), F.col("_v").alias("_a")), "anchor_id")
+    pairs = (
+        recommended.join(own, C.USER_ID)
+        .where(F.col("anchor_id") != F.col(C.ITEM_ID))
+        .withColumn("similarity", _cosine(F.col("_v"), F.col("_a")))
+    )
+    return _best_anchor(pairs, min_similarity)
+
+
+@dataclass(frozen=True)
+class TextVectorMatrix:
+    """The catalogue's text vectors for :func:`most_similar_anchor_broadcast`: ``ids[i]`` has row ``i``."""
+
+    ids: Any  # numpy array of item ids (object)
+    matrix: Any  # numpy float32 (items, dim)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.matrix.nbytes) + 80 * len(self.ids)
+
+
+def _pair_similarities(payload: Any, batches: Iterator[Any]) -> Iterator[Any]:
+    """mapInPandas body: ``similarity`` (cosine, in float64) of each pair's item and anchor vectors; pairs with
+    a side that has no vector are dropped (as the join drops them)."""
+    import numpy as np
+    import pandas as pd
+
+    vectors: TextVectorMatrix = payload.value
+    index = pd.Index(vectors.ids)
+    matrix = vectors.matrix
+    norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    for pdf in batches:
+        i, a = index.get_indexer(pdf[C.ITEM_ID]), index.get_indexer(pdf["anchor_id"])
+        known = (i >= 0) & (a >= 0)
+        pdf, i, a = pdf[known], i[known], a[known]
+        dot = np.einsum("ij,ij->i", matrix[i].astype(np.float64), matrix[a].astype(np.float64))
+        yield pdf.assign(similarity=dot / np.maximum(norms[i] * norms[a], 1e-12))
+
+
+def most_similar_anchor_broadcast(top: DataFrame, anchors: DataFrame, vectors: Any, min_similarity: float) -> DataFrame:
+    """:func:`most_similar_anchor` with the vectors in a broadcast :class:`TextVectorMatrix` (``vectors``): the
+    pairs travel as ids and each Python worker looks both vectors up, so no vector crosses a shuffle."""
+    pairs = anchor_pairs(top, anchors)
+    schema = StructType([*pairs.schema.fields, StructField("similarity", DoubleType())])
+    return _best_anchor(pairs.mapInPandas(partial(_pair_similarities, vectors), schema), min_similarity)
 
 
 def _number(col: Column) -> Column:

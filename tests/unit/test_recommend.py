@@ -27,7 +27,14 @@ from socialrec.recommend.index import (
     search_topk,
     serialize,
 )
-from socialrec.recommend.reasons import ReasonSettings, anchor_items, most_similar_anchor, with_reasons
+from socialrec.recommend.reasons import (
+    ReasonSettings,
+    TextVectorMatrix,
+    anchor_items,
+    most_similar_anchor,
+    most_similar_anchor_broadcast,
+    with_reasons,
+)
 from socialrec.recommend.scoring import ScoringPayload, model_scores, user_feature_rows
 from socialrec.schema.tables import REASON
 
@@ -146,6 +153,33 @@ def test_blend_ranks_by_score_caps_at_k_and_lifts_social_items(spark) -> None:  
 def _ev(**kw: object) -> dict[str, object]:
     fields = ["count", "action", "item_id", "title", "rating", "similarity", "category", "window_days", "popularity_rank"]
     return {f: kw.get(f) for f in fields}
+
+
+def test_similar_anchor_broadcast_and_join_paths_agree(spark) -> None:  # type: ignore[no-untyped-def]
+    """Both ways to find "similar to" anchors give the same rows: the best anchor per recommendation at or above
+    the threshold, ties to the larger anchor id, pairs with a side without a vector dropped, an item never its
+    own anchor."""
+    anchors = spark.createDataFrame(
+        [("u1", "a1", "One", "rated", 5.0), ("u1", "a2", "Two", "bought", None), ("u1", "a3", "Three", "viewed", None),
+         ("u1", "i1", "Same", "bought", None), ("u2", "a1", "One", "liked", None), ("u2", "nov", "No vector", "bought", None)],
+        "user_id string, anchor_id string, anchor_title string, anchor_action string, anchor_rating double")
+    top = spark.createDataFrame(
+        [("u1", "i1", 0.9, 1), ("u1", "i2", 0.8, 2), ("u1", "i3", 0.7, 3), ("u2", "i1", 0.6, 1), ("u2", "x", 0.5, 2)],
+        "user_id string, item_id string, score double, rank int")
+    rows = [("a1", [1.0, 0.0]), ("a2", [0.6, 0.8]), ("a3", [0.6, 0.8]), ("i1", [1.0, 0.0]), ("i2", [0.0, 1.0]),
+            ("i3", [-1.0, 0.0])]
+    vectors = spark.createDataFrame(rows, "item_id string, vector array<float>")
+    payload = spark.sparkContext.broadcast(TextVectorMatrix(
+        ids=np.array([r[0] for r in rows], dtype=object), matrix=np.array([r[1] for r in rows], dtype=np.float32)))
+    expected = spark.createDataFrame(
+        [("u1", "i1", "a1", "One", "rated", 5.0, 1.0),  # i1 itself is not an anchor of i1
+         ("u1", "i2", "a3", "Three", "viewed", None, 0.8),  # a2 and a3 tie at 0.8: the larger id
+         ("u2", "i1", "a1", "One", "liked", None, 1.0)],  # "nov" has no vector, "x" neither; i3 is below 0.5
+        "user_id string, item_id string, anchor_id string, anchor_title string, anchor_action string, "
+        "anchor_rating double, similarity double")
+    assertDataFrameEqual(most_similar_anchor(top, anchors, vectors, 0.5), expected)
+    assertDataFrameEqual(most_similar_anchor_broadcast(top, anchors, payload, 0.5), expected)
+    payload.unpersist()
 
 
 def test_reasons_are_computed_from_data_and_every_row_has_one(spark) -> None:  # type: ignore[no-untyped-def]
