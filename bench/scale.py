@@ -243,7 +243,10 @@ def scaling(sizes: dict[str, Any]) -> dict[str, Any]:
     a, b = sizes[str(lo)]["medians"], sizes[str(hi)]["medians"]
     per_stage = {s: round(b[s]["stage_s"] / a[s]["stage_s"], 2) if a[s]["stage_s"] else None for s in STAGES}
     total = (sum(b[s]["stage_s"] for s in STAGES) / sum(a[s]["stage_s"] for s in STAGES))
-    return {"from": lo, "to": hi, "size_ratio": hi / lo, "stage_ratio": per_stage, "total_ratio": round(total, 2)}
+    # CPU seconds of the stage's process tree: what the work costs, whatever else ran on the machine meanwhile
+    cpu = {s: round(b[s]["tree_cpu_s"] / a[s]["tree_cpu_s"], 2) if a[s]["tree_cpu_s"] else None for s in STAGES}
+    return {"from": lo, "to": hi, "size_ratio": hi / lo, "stage_ratio": per_stage, "total_ratio": round(total, 2),
+            "cpu_ratio": cpu}
 
 
 def main() -> None:

@@ -144,12 +144,24 @@ def scale_section(r: dict[str, Any], plots: Path, rel: str) -> list[str]:
         cells = []
         for n in order:
             s, mem = figure(n, stage, "stage_s"), figure(n, stage, "peak_rss_mib")
-            cells.append("failed" if s is None else f"{s:,.1f} / {mem:,}")
+            pending = "failed" if sizes[n].get("failed") == stage else "not run yet"
+            cells.append(pending if s is None else f"{s:,.1f} / {mem:,}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     sc = r.get("scaling") or {}
+    if not sc or sc.get("to") != order[-1]:  # the largest size is still running (or stopped): what it has so far
+        sc = _partial_scaling(order, stages, figure) or sc
     if sc:
-        lines += ["", f"Time ratio {sc['to']:,} / {sc['from']:,} events (size ratio {sc['size_ratio']:.0f}): "
+        lines += ["", ("" if sc.get("complete", True) else "So far (the largest size is not finished): ") + f"Time ratio {sc['to']:,} / {sc['from']:,} events (size ratio {sc['size_ratio']:.0f}): "
                   + ", ".join(f"{s} x{v}" for s, v in sc["stage_ratio"].items()) + f"; whole pipeline x{sc['total_ratio']}."]
+        if sc.get("cpu_ratio"):
+            lines += ["", "CPU-seconds ratio of each stage's process tree (what the work costs, whatever else used the "
+                      "machine meanwhile: see each stage's `others_cpu_pct` in the JSON): "
+                      + ", ".join(f"{s} x{v}" for s, v in sc["cpu_ratio"].items()) + "."]
+    others = {(n, st["stage"]): st.get("others_cpu_pct") for n, sz in sizes.items() for st in sz["runs"][-1]}
+    busy = {k: v for k, v in others.items() if v is not None and v > 15}
+    if busy:
+        lines += ["", "Stages during which other processes used more than 15% of the machine (their seconds are "
+                  "inflated): " + ", ".join(f"{st} at {n:,} ({v}%)" for (n, st), v in sorted(busy.items())) + "."]
     peak = max((figure(n, s, "peak_rss_mib") or 0) for n in order for s in stages)
     lines += ["", f"Highest peak memory of any stage: {peak:,} MiB (limit {r.get('memory_limit_gib')} GiB)."]
     failed = {n: s["failed"] for n, s in sizes.items() if "failed" in s}
@@ -157,6 +169,22 @@ def scale_section(r: dict[str, Any], plots: Path, rel: str) -> list[str]:
         lines += ["", "Failed: " + ", ".join(f"{n:,} events at {st}" for n, st in failed.items())]
     lines += _scale_plots(sizes, order, stages, figure, plots, rel)
     return lines
+
+
+def _partial_scaling(order: list[int], stages: list[str], figure: Any) -> dict[str, Any]:
+    """The largest size against a tenth of it (else the smallest), for the stages both have finished."""
+    if len(order) < 2:
+        return {}
+    hi = order[-1]
+    lo = hi // 10 if hi // 10 in order else order[0]
+    both = [s for s in stages if figure(hi, s, "stage_s") and figure(lo, s, "stage_s")]
+    if not both:
+        return {}
+    return {"from": lo, "to": hi, "size_ratio": hi / lo, "complete": False,
+            "stage_ratio": {s: round(figure(hi, s, "stage_s") / figure(lo, s, "stage_s"), 2) for s in both},
+            "total_ratio": round(sum(figure(hi, s, "stage_s") for s in both) / sum(figure(lo, s, "stage_s") for s in both), 2),
+            "cpu_ratio": {s: round(figure(hi, s, "tree_cpu_s") / figure(lo, s, "tree_cpu_s"), 2) for s in both
+                          if figure(hi, s, "tree_cpu_s") and figure(lo, s, "tree_cpu_s")}}
 
 
 def _scale_plots(sizes: dict[int, Any], order: list[int], stages: list[str], figure: Any, plots: Path,
