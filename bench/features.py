@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import save_results
-from bench.ingest_clean import TreeRss, load_avg, machine, mib
+from bench.ingest_clean import TreeRss, load_avg, mib, results_header
 
 REPO = Path(__file__).resolve().parent.parent
 RESULT_MARK = "BENCH-RESULT "
@@ -292,9 +292,7 @@ def main() -> None:
     common = {"lake": str(args.lake.resolve()), "driver_memory": args.driver_memory, "threads": os.cpu_count() or 2,
               "memory_limit": args.memory_limit, **settings}
     results: dict[str, Any] = {
-        "benchmark": "features", "date": dt.date.today().isoformat(),
-        "command": " ".join(["python -m bench.features", *sys.argv[1:]]), "lake": str(args.lake),
-        "repeats": args.repeats, "machine": machine(), "load_avg_start": load_avg(), "settings": settings,
+        **results_header("features", "bench.features", args.repeats), "lake": str(args.lake), "settings": settings,
         "runs": {"spark": [], "duckdb": []},
     }
     from rich.console import Console

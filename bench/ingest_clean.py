@@ -149,6 +149,19 @@ def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def results_header(benchmark: str, module: str, repeats: int) -> dict[str, Any]:
+    """The fields every benchmark's results file starts with: what ran, when, how often, on what machine."""
+    return {
+        "benchmark": benchmark,
+        "date": dt.date.today().isoformat(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([f"python -m {module}", *sys.argv[1:]]),
+        "repeats": repeats,
+        "machine": machine(),
+        "load_avg_start": load_avg(),
+    }
+
+
 # ------------------------------------------------------------------------------------------- config
 
 
@@ -632,20 +645,13 @@ def main() -> None:
     if args.duckdb_memory_limit is None:
         args.duckdb_memory_limit = (local.spark.driver_memory or "4g").upper() + "B"
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    command = " ".join(["python -m bench.ingest_clean", *sys.argv[1:]])
     results: dict[str, Any] = {
-        "benchmark": "ingest_clean",
-        "date": dt.date.today().isoformat(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "repeats": args.repeats,
+        **results_header("ingest_clean", "bench.ingest_clean", args.repeats),
         "engines": args.engines,
-        "machine": machine(),
         "spark_conf": {"master": local.spark.master, "driver_memory": local.spark.driver_memory,
                        "shuffle_partitions": local.spark.shuffle_partitions},
         "duckdb_conf": {"threads": args.duckdb_threads, "memory_limit": args.duckdb_memory_limit},
         "pseudonym_key": "environment" if os.environ[KEY_ENV] != BENCH_KEY else "fixed benchmark key",
-        "load_avg_start": load_avg(),
         "sizes": {},
     }
     for n in sizes:

@@ -40,7 +40,7 @@ from typing import Any
 import psutil
 
 from bench import save_results
-from bench.ingest_clean import KEY_ENV, TreeRss, load_avg, machine, mib, parse_size, run_worker
+from bench.ingest_clean import KEY_ENV, TreeRss, load_avg, mib, parse_size, results_header, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / "var" / "bench" / "scale"
@@ -272,27 +272,15 @@ def main() -> None:
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    command = " ".join(["python -m bench.scale", *sys.argv[1:]])
+    header = results_header("scale", "bench.scale", args.repeats)
     if args.resume:
         results: dict[str, Any] = json.loads(args.resume.read_text())
         results.setdefault("resumed", []).append(
-            {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "command": command, "machine": machine(),
-             "load_avg": load_avg()})
+            {"at": header["started_at"], "command": header["command"], "machine": header["machine"],
+             "load_avg": header["load_avg_start"]})
     else:
-        results = {
-            "benchmark": "scale",
-            "date": dt.date.today().isoformat(),
-            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": command,
-            "repeats": args.repeats,
-            "epochs": args.epochs,
-            "baselines": args.baselines,
-            "driver_memory": args.driver_memory,
-            "memory_limit_gib": MEMORY_LIMIT_GIB,
-            "machine": machine(),
-            "load_avg_start": load_avg(),
-            "sizes": {},
-        }
+        results = {**header, "epochs": args.epochs, "baselines": args.baselines, "driver_memory": args.driver_memory,
+                   "memory_limit_gib": MEMORY_LIMIT_GIB, "sizes": {}}
     for n in (parse_size(s) for s in args.sizes.split(",") if s.strip()):
         key = str(n)
         if "medians" in results["sizes"].get(key, {}):
