@@ -61,22 +61,30 @@ class PeakTreeRss:
         self.interval = interval
         self.total = 0
         self.jvm = 0
+        self.by_process: dict[str, int] = {}  # "name:pid" -> its peak RSS, to say who the tree's memory is
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
         total = self.proc.memory_info().rss
+        self._note("self", self.proc.pid, total)
         jvm = 0
         for child in self.proc.children(recursive=True):
             try:
                 rss = child.memory_info().rss
-                total += rss
-                if "java" in child.name():
-                    jvm += rss
+                name = child.name()
             except psutil.Error:
                 continue
+            total += rss
+            self._note(name, child.pid, rss)
+            if "java" in name:
+                jvm += rss
         self.total = max(self.total, total)
         self.jvm = max(self.jvm, jvm)
+
+    def _note(self, name: str, pid: int, rss: int) -> None:
+        key = f"{name}:{pid}"
+        self.by_process[key] = max(self.by_process.get(key, 0), rss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -165,12 +173,14 @@ def synthetic_reviews(spark: SparkSession, n: int, users: int, seed: int = SEED)
     )
 
 
-def timed(fn: Callable[[], Any]) -> dict[str, float]:
+def timed(fn: Callable[[], Any]) -> dict[str, Any]:
     with PeakTreeRss() as peak:
         t0 = time.perf_counter()
         fn()
         secs = time.perf_counter() - t0
-    return {"s": secs, "peak_tree_mib": peak.total / 2**20, "peak_jvm_mib": peak.jvm / 2**20}
+    top = sorted(peak.by_process.items(), key=lambda kv: -kv[1])[:6]
+    return {"s": secs, "peak_tree_mib": peak.total / 2**20, "peak_jvm_mib": peak.jvm / 2**20,
+            "peak_by_process_mib": {k: round(v / 2**20) for k, v in top}}
 
 
 def bench_size(spark: SparkSession, edges: int, repeats: int, root: Path) -> dict[str, Any]:
@@ -197,7 +207,7 @@ def bench_size(spark: SparkSession, edges: int, repeats: int, root: Path) -> dic
         "generate_s": round(time.perf_counter() - t0, 1),
     }
     logger.warning("generated %s", info)
-    runs: dict[str, list[dict[str, float]]] = {"sampling": [], "social_proof": []}
+    runs: dict[str, list[dict[str, Any]]] = {"sampling": [], "social_proof": []}
     for r in range(repeats):
         out = d / f"run{r}"
 
@@ -229,6 +239,8 @@ def bench_size(spark: SparkSession, edges: int, repeats: int, root: Path) -> dic
             "runs_s": [round(x["s"], 2) for x in rs],
             "peak_tree_rss_mib": round(max(x["peak_tree_mib"] for x in rs)),
             "peak_jvm_rss_mib": round(max(x["peak_jvm_mib"] for x in rs)),
+            # Per process, from the repeat with the highest tree peak (each process's own peak in it).
+            "peak_by_process_mib": max(rs, key=lambda x: x["peak_tree_mib"])["peak_by_process_mib"],
         }
     return {"data": info, "steps": steps}
 
@@ -249,11 +261,18 @@ def main() -> None:
     ap.add_argument("--driver-memory", default="6g")
     ap.add_argument("--shuffle-partitions", type=int, default=0,
                     help="0 = max(8, edges / 250k) per size (AQE coalesces small ones)")
+    ap.add_argument("--event-log", action="store_true",
+                    help="Spark event log under var/bench/graph/event-logs (read it with python -m bench.eventlog)")
     args = ap.parse_args()
     sizes = parse_sizes(args.edges)
     configure_logging("WARNING")
     root = Path(tempfile.mkdtemp(prefix="socialrec-bench-graph-"))
-    cfg = load_config("local", {"paths.root": str(root / "var"), "spark.driver_memory": args.driver_memory})
+    sets: dict[str, Any] = {"paths.root": str(root / "var"), "spark.driver_memory": args.driver_memory}
+    if args.event_log:
+        logs = Path("var/bench/graph/event-logs").resolve()
+        logs.mkdir(parents=True, exist_ok=True)
+        sets["spark.conf"] = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{logs}"}
+    cfg = load_config("local", sets)
     spark = build_spark(cfg)
     results: dict[str, Any] = {
         "benchmark": "graph",

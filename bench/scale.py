@@ -96,6 +96,13 @@ def synthetic(n: int, follows: float) -> dict[str, Any]:
             "batches": 2, "seed": SEED}
 
 
+def shuffle_partitions(n: int, args: argparse.Namespace) -> int:
+    """Shuffle partitions for ``n`` events: ``conf/local.yaml``'s 4 up to 1M events, then one per
+    ``--events-per-partition``, so a task's share of a shuffle stays about the same at every size (the 10M
+    graph stage with 4 partitions spilled 7.4 GB in one 4-task stage). AQE still coalesces small shuffles."""
+    return max(4, -(-n // args.events_per_partition)) if args.events_per_partition > 0 else 4
+
+
 def overrides(n: int, args: argparse.Namespace) -> list[str]:
     """The ``local`` configuration, pointed at this size's feed and lake, as ``--set`` arguments."""
     root = SCRATCH / f"run-{n}"
@@ -109,6 +116,7 @@ def overrides(n: int, args: argparse.Namespace) -> list[str]:
         "evaluate.baselines.models": json.dumps(args.baselines),
         "evaluate.reports_dir": str(root / "reports"),
         "spark.driver_memory": args.driver_memory,
+        "spark.shuffle_partitions": str(shuffle_partitions(n, args)),
     }
     if args.event_log:
         logs = SCRATCH / "event-logs"
@@ -166,7 +174,12 @@ def bench_size(n: int, args: argparse.Namespace, console: Any, done: dict[str, A
         raise SystemExit(f"--resume: size {n} was run with {entry['synthetic']}, not {synth}")
     entry.setdefault("started_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     entry["synthetic"] = synth
-    if "generate" not in entry:
+    parts = shuffle_partitions(n, args)
+    if entry.get("runs") and entry.get("shuffle_partitions", 4) != parts:
+        raise SystemExit(f"--resume: size {n} was run with {entry.get('shuffle_partitions', 4)} shuffle partitions, "
+                         f"not {parts}; pass the same --events-per-partition")
+    entry["shuffle_partitions"] = parts
+    if "generate" not in entry or not feed.exists():  # the feed is under var/: gone on another machine
         console.print(f"[bold]{n:,} events[/bold]: generating the platform ({synth}) ...")
         gen = run_worker("generate", {"feed": str(feed), "synthetic": synth})
         console.print(f"  {gen['input_lines_total']:,} input lines ({gen['input_lines']}), {gen['feed_mib']} MiB, "
@@ -182,9 +195,16 @@ def bench_size(n: int, args: argparse.Namespace, console: Any, done: dict[str, A
             repeats[r] = stages
             if len(stages) == len(STAGES):
                 continue
-            if not root.exists():
-                raise SystemExit(f"--resume: the lake of size {n} ({root}) is gone; rerun that size without --resume")
-            console.print(f"  r{r + 1}: resuming after {stages[-1]['stage'] if stages else 'nothing'}")
+            if root.exists():
+                console.print(f"  r{r + 1}: resuming after {stages[-1]['stage'] if stages else 'nothing'}")
+            else:  # e.g. another machine: the stages done so far cannot be continued, so this repeat starts over
+                console.print(f"  r{r + 1}: the lake {root} is gone; its {len(stages)} finished stages are dropped "
+                              "and the repeat starts over")
+                entry.setdefault("dropped_partial_runs", []).append(stages)
+                entry.pop("running", None)
+                stages = []
+                repeats[r] = stages
+                shutil.rmtree(log_dir, ignore_errors=True)
         else:
             shutil.rmtree(root, ignore_errors=True)  # a fresh lake, MLflow store and checkpoints per repeat
             shutil.rmtree(log_dir, ignore_errors=True)
@@ -259,6 +279,8 @@ def main() -> None:
     ap.add_argument("--driver-memory", default="8g", help="spark.driver_memory of every stage's process")
     ap.add_argument("--keep-data", action="store_true", help="keep the last lake of each size (feeds are kept)")
     ap.add_argument("--event-log", action="store_true", help="Spark event logs under var/bench/scale/event-logs")
+    ap.add_argument("--events-per-partition", type=int, default=250_000,
+                    help="spark.shuffle_partitions = max(4, N / this) per size; 0 = always 4 (conf/local.yaml)")
     ap.add_argument("--resume", type=Path, default=None,
                     help="a scale-<date>.json of an interrupted run: keep its finished sizes and stages, go on from "
                          "there (on the lakes it left) and write into that file")
