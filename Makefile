@@ -45,7 +45,7 @@ bench: ## benchmarks (medians of several runs; see bench/README.md): lake, inges
 	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
 	$(PY) -m bench.embeddings --texts 10000 --repeats 3
 	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
-	$(PY) -m bench.training --repeats 3
+	$(PY) -m bench.training --users 1000000 --items 100000 --repeats 3
 	$(PY) -m bench.recommend --repeats 3
 	$(PY) -m bench.scale --sizes 1M,3M,10M --keep-data --event-log
 	$(PY) -m bench.features --lake var/bench/scale/run-10000000 --repeats 3

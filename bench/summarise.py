@@ -66,7 +66,10 @@ def headline(name: str, r: dict[str, Any]) -> str:
         m = r.get("median", {})
         return (f"examples/s per process: 1 proc {m.get('train_1proc_examples_per_s_per_process', 0):.0f}, "
                 f"2 procs {m.get('train_2proc_examples_per_s_per_process', 0):.0f}; petastorm/plain pyarrow loading "
-                f"{_get(r, 'ratios', 'petastorm_vs_plain') or 0:.2f}")
+                f"{_get(r, 'ratios', 'petastorm_vs_plain') or 0:.2f}"
+                + (f"; sparse / dense id tables, 2 procs: x{_get(r, 'ratios', 'sparse_vs_dense_id_tables_2proc'):.2f} "
+                   f"({r.get('users', 0):,} users, {r.get('items', 0):,} items)"
+                   if _get(r, "ratios", "sparse_vs_dense_id_tables_2proc") else ""))
     if name == "lake":
         return f"staged / arrow write path, time: {r.get('staged_over_arrow_time')}"
     if name == "recommend":

@@ -10,7 +10,9 @@ power-law item popularity) are generated in Spark and materialised once through 
   + ``torch.from_numpy`` in one process. Rows/s each, and the ratio petastorm (batched) / plain.
 * **training**: :func:`socialrec.training.loop.train_fn` launched by ``TorchDistributor(local_mode=True)`` with
   1 and with 2 processes, a fixed number of steps, full-ranking validation on 2,000 users: examples/s per process
-  as the loop measures it (petastorm reading included) and the wall time including start-up.
+  as the loop measures it (petastorm reading included) and the wall time including start-up. The 2-process run
+  is repeated with dense gradients for the user and item id tables (``sparse_embeddings=False``, the loop before
+  2026-11-24), side by side: the before/after of the sparse tables, whose gain grows with ``--users``/``--items``.
 * **peer**: what a user would write instead on one machine: the same model, loss, optimiser and steps in a
   plain torch loop in this process (``torch.set_num_threads(2)``, all rows read into tensors with pyarrow
   first, batches sliced from them; no Spark, petastorm or TorchDistributor). Examples/s, and the ratio of
@@ -116,8 +118,10 @@ def run_plain_torch(job: dict[str, Any], files: list[str], threads: int) -> dict
         "neighbours": torch.from_numpy(
             table.column("neighbours").combine_chunks().flatten().to_numpy().reshape(rows, NB)).long(),
     }
+    from socialrec.training.loop import clip_gradients, make_optimizers
+
     model = build_model(job)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=job["lr"], weight_decay=job["weight_decay"])
+    optimizers = make_optimizers(model, job, job["sparse_embeddings"])
     model.train()
     bs, steps = job["batch_size"], job["steps_per_epoch"]
     t0 = time.perf_counter()
@@ -126,15 +130,17 @@ def run_plain_torch(job: dict[str, Any], files: list[str], threads: int) -> dict
         user_idx, item_idx = data["user_idx"][lo:lo + bs], data["item_idx"][lo:lo + bs]
         u, v, v_neg = model(user_idx, data["seq"][lo:lo + bs], data["neighbours"][lo:lo + bs], item_idx, None)
         loss = model.loss(u, v, item_idx, v_neg, None)
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), job.get("grad_clip", 5.0))
-        optimizer.step()
+        clip_gradients(model.parameters(), job.get("grad_clip", 5.0))
+        for optimizer in optimizers:
+            optimizer.step()
     seconds = time.perf_counter() - t0
     return {"examples_per_s": steps * bs / seconds, "seconds": seconds, "threads": float(threads)}
 
 
-def run_training(job: dict[str, Any], processes: int, use_gpu: bool) -> dict[str, float]:
+def run_training(job: dict[str, Any], processes: int, use_gpu: bool, **overrides: Any) -> dict[str, float]:
     from pyspark.ml.torch.distributor import TorchDistributor
 
     from socialrec.training.loop import train_fn
@@ -142,7 +148,7 @@ def run_training(job: dict[str, Any], processes: int, use_gpu: bool) -> dict[str
     shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
     os.makedirs(job["checkpoint_dir"])
     t0 = time.perf_counter()
-    result = TorchDistributor(num_processes=processes, local_mode=True, use_gpu=use_gpu).run(train_fn, dict(job, use_gpu=use_gpu))
+    result = TorchDistributor(num_processes=processes, local_mode=True, use_gpu=use_gpu).run(train_fn, dict(job, use_gpu=use_gpu, **overrides))
     wall = time.perf_counter() - t0
     return {"examples_per_s_per_process": float(result["history"][0]["examples_per_second_per_process"]), "wall_s": wall,
             "epoch_s": float(result["history"][0]["epoch_seconds"])}
@@ -177,7 +183,7 @@ def main() -> None:
     job = {"spec": spec.to_dict(), "catalogue_path": str(work / "catalogue.npz"), "converter": converter,
            "valid_dir": str(work / "valid"), "test_dir": str(work / "valid"), "checkpoint_dir": str(work / "ckpt"),
            "steps_per_epoch": args.steps, "mlflow": None, "epochs": 1, "batch_size": BATCH, "lr": 0.003,
-           "weight_decay": 1e-5, "grad_clip": 5.0, "extra_negatives": 0, "patience": 3, "ks": [10, 20],
+           "weight_decay": 1e-5, "grad_clip": 5.0, "sparse_embeddings": True, "extra_negatives": 0, "patience": 3, "ks": [10, 20],
            "monitor": "ndcg@10", "seed": 42, "bf16": True, "torch_threads": 1, "eval_batch_size": 512,
            "shuffle_capacity": 0}
     os.environ["TMPDIR"] = str(work / "tmp")
@@ -189,6 +195,7 @@ def main() -> None:
                                "items": args.items, "steps": args.steps, "batch_size": BATCH, "repeats": args.repeats,
                                "cpu_count": os.cpu_count(), "torch": torch.__version__}
     runs: dict[str, list[dict[str, float]]] = {"petastorm": [], "petastorm_rows": [], "plain": [], "train_1": [], "train_2": [],
+                                               "train_2_dense": [],
                                                "train_gpu": [], "plain_torch": []}
     gpu = torch.cuda.is_available()
     for r in range(args.repeats):
@@ -197,6 +204,8 @@ def main() -> None:
         runs["plain"].append({"rows_per_s": loader_plain(files)})
         runs["train_1"].append(run_training(job, 1, False))
         runs["train_2"].append(run_training(job, 2, False))
+        # before/after of the sparse id tables, side by side: the same run with dense gradients (the old loop)
+        runs["train_2_dense"].append(run_training(job, 2, False, sparse_embeddings=False))
         runs["plain_torch"].append(run_plain_torch(job, files, threads=os.cpu_count() or 1))
         if gpu:
             runs["train_gpu"].append(run_training(job, 1, True))
@@ -215,6 +224,7 @@ def main() -> None:
         "train_2proc_examples_per_s_per_process": med("train_2", "examples_per_s_per_process"),
         "train_1proc_wall_s": med("train_1", "wall_s"),
         "train_2proc_wall_s": med("train_2", "wall_s"),
+        "train_2proc_dense_examples_per_s_per_process": med("train_2_dense", "examples_per_s_per_process"),
         "gpu_examples_per_s": med("train_gpu", "examples_per_s_per_process"),
         "plain_torch_examples_per_s": med("plain_torch", "examples_per_s"),
     }
@@ -222,6 +232,8 @@ def main() -> None:
     results["ratios"] = {
         "petastorm_vs_plain": m["petastorm_rows_per_s"] / m["plain_pyarrow_rows_per_s"],
         "two_procs_total_vs_one": 2 * m["train_2proc_examples_per_s_per_process"] / m["train_1proc_examples_per_s_per_process"],
+        "sparse_vs_dense_id_tables_2proc": m["train_2proc_examples_per_s_per_process"]
+        / m["train_2proc_dense_examples_per_s_per_process"],
         # the peer comparison: socialrec's best setting (all its processes together) over the plain torch loop
         "socialrec_vs_plain_torch": max(m["train_1proc_examples_per_s_per_process"],
                                         2 * m["train_2proc_examples_per_s_per_process"]) / m["plain_torch_examples_per_s"],

@@ -230,6 +230,12 @@ class TrainConfig(StrictModel):
     lr: float = Field(0.003, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     grad_clip: float = Field(5.0, gt=0)
+    sparse_embeddings: bool = Field(
+        True,
+        description="Sparse gradients and a lazy Adam (SparseAdam) for the user and item id tables, so a step costs "
+        "what the batch touches instead of the whole tables; weight_decay then applies to the other parameters. "
+        "Multi-GPU (NCCL) runs keep them dense.",
+    )
     extra_negatives: int = Field(0, ge=0, description="Uniformly sampled negatives per step on top of in-batch ones.")
     patience: int = Field(3, ge=1, description="Stop after this many epochs without a better validation score.")
     ks: list[int] = Field(default_factory=lambda: [10, 20], description="Cut-offs of the validation metrics.")

@@ -273,8 +273,8 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
             "checkpoint_dir": str(ckpt_dir),
             "steps_per_epoch": steps,
             "mlflow": {"tracking_uri": tracking.tracking_uri(cfg), "run_id": run_id},
-            **cfg.train.model_dump(include={"epochs", "batch_size", "lr", "weight_decay", "grad_clip", "extra_negatives",
-                                            "patience", "ks", "monitor", "seed", "use_gpu", "bf16", "torch_threads",
+            **cfg.train.model_dump(include={"epochs", "batch_size", "lr", "weight_decay", "grad_clip", "sparse_embeddings",
+                                            "extra_negatives", "patience", "ks", "monitor", "seed", "use_gpu", "bf16", "torch_threads",
                                             "eval_batch_size", "shuffle_capacity"}),
         }
         # torchrun leaves torchelastic_* folders in the temp dir: keep them in the run folder.

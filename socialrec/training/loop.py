@@ -134,6 +134,73 @@ def _csr_to(pair: tuple[Any, Any], device: Any) -> tuple[Any, Any]:
     return torch.from_numpy(pair[0]).to(device), torch.from_numpy(pair[1]).to(device)
 
 
+# The id tables whose rows a step touches a few thousand of: with ``sparse_embeddings`` they get sparse gradients.
+SPARSE_TABLES = ("user_emb", "item_emb")
+
+
+def sparse_tables_usable(job: dict[str, Any], world: int, use_gpu: bool) -> bool:
+    """Whether the id tables get sparse gradients: asked for, and the all-reduce can carry them.
+
+    NCCL has no sparse all-reduce, so multi-GPU runs keep dense gradients (GPU memory bandwidth makes the dense
+    update cheap there); gloo (CPU) and a single process take sparse ones.
+    """
+    if not job.get("sparse_embeddings", False):
+        return False
+    if use_gpu and world > 1:
+        logger.info("sparse_embeddings: NCCL cannot all-reduce sparse gradients; the id tables stay dense on GPU")
+        return False
+    return True
+
+
+def make_optimizers(model: Any, job: dict[str, Any], sparse: bool) -> list[Any]:
+    """AdamW over the dense parameters; with ``sparse``, SparseAdam (lazy Adam) over the id tables.
+
+    Why: with dense gradients every step materialises, all-reduces, clips and AdamW-updates the whole
+    ``[n_users, dim]`` and ``[n_items, dim]`` tables although a batch touches a few thousand rows, so the cost
+    per step grows with the platform and an epoch grows with its square (measured in docs/scaling.md). Sparse
+    gradients make a step cost what the batch touches. SparseAdam has no weight decay: ``weight_decay`` then
+    applies to the dense parameters only. Must run before the model is wrapped in DDP (which reads each
+    embedding's ``sparse`` flag to give it its own bucket).
+    """
+    import torch
+
+    tables = [getattr(model, name) for name in SPARSE_TABLES if getattr(model, name, None) is not None] if sparse else []
+    for table in tables:
+        table.sparse = True
+    sparse_ids = {id(t.weight) for t in tables}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids]
+    optimizers: list[Any] = [torch.optim.AdamW(dense, lr=job["lr"], weight_decay=job["weight_decay"])]
+    if tables:
+        optimizers.append(torch.optim.SparseAdam([t.weight for t in tables], lr=job["lr"]))
+    return optimizers
+
+
+def clip_gradients(parameters: Any, max_norm: float) -> Any:
+    """``clip_grad_norm_`` that also takes sparse gradients (torch's has no sparse norm): the total L2 norm.
+
+    Sparse gradients are coalesced first (a row used twice in a batch holds two entries until then).
+    """
+    import torch
+
+    grads, squares = [], []
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            squares.append(p.grad._values().float().pow(2).sum())
+        else:
+            squares.append(p.grad.float().pow(2).sum())
+        grads.append(p.grad)
+    if not grads:
+        return torch.zeros(())
+    total = torch.stack(squares).sum().sqrt()
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # no host sync: multiply by 1 when under the limit
+    for g in grads:
+        g.mul_(scale.to(g.dtype))
+    return total
+
+
 def _mlflow_logger(job: dict[str, Any]) -> Any:
     """``log(metrics, step)`` to the driver's MLflow run, or a no-op without one."""
     info = job.get("mlflow")
@@ -188,7 +255,7 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
 
     model = build_model(job).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=job["lr"], weight_decay=job["weight_decay"])
+    optimizers = make_optimizers(model, job, sparse_tables_usable(job, world, use_gpu))
     history: list[dict[str, float]] = []
     best = {"epoch": -1, "score": -math.inf}
     bad_epochs, start_epoch, resumed_from = 0, 0, None
@@ -196,11 +263,18 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
     if last is not None:
         state = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        for optimizer, optimizer_state in zip(optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(optimizer_state)
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
         start_epoch, resumed_from = state["epoch"] + 1, str(last)
         logger.info("rank %d resumes after epoch %d from %s", rank, state["epoch"], last)
-    ddp = DistributedDataParallel(model, device_ids=[local_rank] if use_gpu else None) if world > 1 else model
+    # broadcast_buffers=False: the buffers (item text embeddings, categories, logQ) are constants every rank loads
+    # from the same file; DDP's default re-broadcasts them before every forward, [n_items, 384] floats per step.
+    ddp = (
+        DistributedDataParallel(model, device_ids=[local_rank] if use_gpu else None, broadcast_buffers=False)
+        if world > 1
+        else model
+    )
 
     ks: list[int] = list(job["ks"])
     monitor = job["monitor"]
@@ -253,10 +327,12 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
                 with autocast:
                     u, v, v_neg = ddp(user_idx, seq, nbrs, item_idx, neg)
                     loss = model.loss(u, v, item_idx, v_neg, neg)
-                optimizer.zero_grad(set_to_none=True)
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), job.get("grad_clip", 5.0))
-                optimizer.step()
+                clip_gradients(model.parameters(), job.get("grad_clip", 5.0))
+                for optimizer in optimizers:
+                    optimizer.step()
                 loss_sum += float(loss.detach())
             seconds = time.perf_counter() - t0
             stats = torch.tensor([loss_sum, float(job["steps_per_epoch"])], dtype=torch.float64, device=device)
@@ -283,7 +359,7 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
                     {
                         "epoch": epoch,
                         "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
+                        "optimizers": [optimizer.state_dict() for optimizer in optimizers],
                         "history": history,
                         "best": best,
                         "bad_epochs": bad_epochs,
