@@ -19,7 +19,7 @@ Writes ``bench/results/scale-<date>.json`` (every run's raw figures, the machine
 
     python -m bench.scale [--sizes 1M,3M,10M] [--repeats 1] [--epochs 1] [--baselines most_popular,als]
                           [--driver-memory 8g] [--keep-data] [--event-log]
-                          [--resume bench/results/scale-<date>.json]
+                          [--resume bench/results/scale-<date>.json [--rerun train,...]]
 """
 from __future__ import annotations
 
@@ -239,6 +239,31 @@ def bench_size(n: int, args: argparse.Namespace, console: Any, done: dict[str, A
     return entry
 
 
+def rerun_stages(n: int, args: argparse.Namespace, console: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """``--rerun``: the given stages again, in pipeline order, on size ``n``'s kept lake (each repeat's lake is
+    the last one, so only a single-repeat size can be rerun). A stage's new figures replace its old ones, which
+    are kept under ``superseded`` with the time they were replaced."""
+    repeats = entry["runs"]
+    if len(repeats) != 1:
+        raise SystemExit(f"--rerun: size {n} has {len(repeats)} repeats, and only the last one's lake is kept")
+    log_dir = SCRATCH / "logs" / f"{n}-r1"
+    for stage in (s for s in STAGES if s in args.rerun):
+        i = STAGES.index(stage)
+        old = repeats[0][i]
+        res = run_stage(stage, n, args, log_dir)
+        res["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        res["rerun_of"] = old.get("finished_at")
+        console.print(f"  {n:,} rerun {stage:<10} {res['stage_s'] or float('nan'):8.1f} s (was {old['stage_s']} s; "
+                      f"process {res['process_wall_s']:.1f} s, peak {res['peak_rss_mib']:,} MiB, CPU {res['tree_cpu_s']:.0f} s)")
+        if res["exit_code"] != 0 or res["stage_s"] is None:
+            raise SystemExit(f"--rerun: {stage} at {n:,} failed (exit {res['exit_code']}); see {res['log']}; the "
+                             "results file is unchanged")
+        entry.setdefault("superseded", []).append({**old, "superseded_at": res["finished_at"]})
+        repeats[0][i] = res
+    entry["medians"] = medians(repeats)
+    return entry
+
+
 def medians(repeats: list[list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
     out = {}
     for i, stage in enumerate(STAGES):
@@ -284,7 +309,16 @@ def main() -> None:
     ap.add_argument("--resume", type=Path, default=None,
                     help="a scale-<date>.json of an interrupted run: keep its finished sizes and stages, go on from "
                          "there (on the lakes it left) and write into that file")
+    ap.add_argument("--rerun", default="",
+                    help="with --resume: run these stages (comma-separated) again at every finished size whose lake "
+                         "was kept, replacing their figures; the earlier ones stay under 'superseded' (a fix that "
+                         "landed after the run, measured on the same lake)")
     args = ap.parse_args()
+    args.rerun = [s.strip() for s in args.rerun.split(",") if s.strip()]
+    if unknown := sorted(set(args.rerun) - set(STAGES)):
+        ap.error(f"--rerun: unknown stages {unknown}; stages are {', '.join(STAGES)}")
+    if args.rerun and not args.resume:
+        ap.error("--rerun needs --resume (the results file whose stages it reruns)")
     args.baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if args.repeats < 1 or args.epochs < 1:
         ap.error("--repeats and --epochs: at least 1")
@@ -306,7 +340,13 @@ def main() -> None:
     for n in (parse_size(s) for s in args.sizes.split(",") if s.strip()):
         key = str(n)
         if "medians" in results["sizes"].get(key, {}):
-            console.print(f"{n:,} events: done in {args.resume}, kept")
+            if args.rerun and (SCRATCH / f"run-{n}").exists():
+                results["sizes"][key] = rerun_stages(n, args, console, results["sizes"][key])
+                results["scaling"] = scaling(results["sizes"])
+                save_results("scale", results)
+            else:
+                console.print(f"{n:,} events: done in {args.resume}, kept"
+                              + (" (its lake is gone: nothing rerun)" if args.rerun else ""))
             continue
 
         def save(entry: dict[str, Any], key: str = key) -> None:

@@ -250,6 +250,13 @@ class TrainConfig(StrictModel):
         None, ge=1, description="Default: training examples / (batch_size * num_processes), the same on every rank."
     )
     eval_batch_size: int = Field(512, ge=1, description="Users scored at once in full-ranking validation.")
+    max_eval_users: int | None = Field(
+        50_000,
+        ge=1,
+        description="The loop's validation (early stopping) and test passes rank a seeded sample of about this many "
+        "users per split, each against every item: a pass costs users x items, both growing with the platform. "
+        "None: every user. The evaluate stage always ranks every user.",
+    )
     shuffle_capacity: int = Field(4096, ge=0, description="petastorm shuffling queue (rows).")
     cache_dir: str | None = Field(None, description="petastorm cache; default <tmp>/petastorm. Cleaned after the run.")
     runs_dir: str | None = Field(None, description="Checkpoints and run state; default <root>/training.")

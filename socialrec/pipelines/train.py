@@ -272,10 +272,12 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
             "test_dir": str(run_dir / "test"),
             "checkpoint_dir": str(ckpt_dir),
             "steps_per_epoch": steps,
+            "n_valid_users": n_valid,
+            "n_test_users": n_test,
             "mlflow": {"tracking_uri": tracking.tracking_uri(cfg), "run_id": run_id},
             **cfg.train.model_dump(include={"epochs", "batch_size", "lr", "weight_decay", "grad_clip", "sparse_embeddings",
                                             "extra_negatives", "patience", "ks", "monitor", "seed", "use_gpu", "bf16", "torch_threads",
-                                            "eval_batch_size", "shuffle_capacity"}),
+                                            "eval_batch_size", "max_eval_users", "shuffle_capacity"}),
         }
         # torchrun leaves torchelastic_* folders in the temp dir: keep them in the run folder.
         (run_dir / "tmp").mkdir(exist_ok=True)
@@ -334,6 +336,7 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
             "resumed_from": result.get("resumed_from"),
             "n_train_examples": n_train,
             "n_valid_users": n_valid,
+            "n_test_users": n_test,
             "num_processes": world,
             "local_mode": cfg.train.local_mode,
             "device": result.get("device"),

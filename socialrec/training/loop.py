@@ -67,9 +67,34 @@ def build_model(job: dict[str, Any]) -> Any:
     )
 
 
-def _eval_batches(files: list[str], batch_size: int) -> Any:
-    """Yield ``(user_idx, seq, neighbours, truth_csr, exclude_csr)`` numpy batches from query Parquet files."""
+def sampled_users_mask(user_idx: Any, fraction: float, seed: int) -> Any:
+    """Which of ``user_idx`` (int numpy array) fall in the seeded uniform sample of ``fraction`` of all users.
+
+    A hash of the id (splitmix64's finaliser), so the sample is the same on every rank, in every epoch and in
+    every run of one seed, without coordination; about ``fraction`` of any set of ids is kept.
+    """
     import numpy as np
+
+    if fraction >= 1.0:
+        return np.ones(len(user_idx), dtype=bool)
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps by design
+        z = user_idx.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) < fraction * float(2**53)
+
+
+def eval_fraction(n_users: int, max_users: int | None) -> float:
+    """The share of a split's ``n_users`` that full-ranking evaluation in the loop ranks (``max_users`` None: all)."""
+    return 1.0 if max_users is None or n_users <= max_users else max_users / n_users
+
+
+def _eval_batches(files: list[str], batch_size: int, fraction: float = 1.0, seed: int = 0) -> Any:
+    """Yield ``(user_idx, seq, neighbours, truth_csr, exclude_csr)`` numpy batches from query Parquet files, of
+    the users in :func:`sampled_users_mask` ``(fraction, seed)``."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     def csr(col: Any) -> tuple[Any, Any]:
@@ -79,6 +104,8 @@ def _eval_batches(files: list[str], batch_size: int) -> Any:
 
     for f in files:
         table = pq.read_table(f)
+        if fraction < 1.0:
+            table = table.filter(pa.array(sampled_users_mask(table.column("user_idx").to_numpy(), fraction, seed)))
         for start in range(0, table.num_rows, batch_size):
             part = table.slice(start, batch_size)
             n = part.num_rows
@@ -96,12 +123,14 @@ def _eval_batches(files: list[str], batch_size: int) -> Any:
 
 
 def evaluate(
-    model: Any, query_dir: str, ks: list[int], rank: int, world: int, device: Any, batch_size: int, popularity: Any = None
+    model: Any, query_dir: str, ks: list[int], rank: int, world: int, device: Any, batch_size: int, popularity: Any = None,
+    fraction: float = 1.0, seed: int = 0,
 ) -> dict[str, float]:
     """Full-ranking metrics over this rank's share of the query files, summed over every rank.
 
     With ``popularity`` (``[n_items]``) the ranking is most-popular instead of the model (the baseline, through
-    exactly the same code path).
+    exactly the same code path). ``fraction`` < 1 ranks the seeded sample of the users that
+    :func:`sampled_users_mask` keeps (still against every item): see ``train.max_eval_users``.
     """
     import torch
     import torch.distributed as dist
@@ -113,7 +142,7 @@ def evaluate(
     model.eval()
     with torch.no_grad():
         items = model.all_item_vectors() if popularity is None else None
-        for user_idx, seq, nbrs, truth, exclude in _eval_batches(files, batch_size):
+        for user_idx, seq, nbrs, truth, exclude in _eval_batches(files, batch_size, fraction, seed):
             if popularity is None:
                 u = model.user_vectors(*(torch.from_numpy(a).to(device) for a in (user_idx, seq, nbrs)))
                 scores = model.score_items(u, items)
@@ -280,9 +309,15 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
     monitor = job["monitor"]
     log_metrics = _mlflow_logger(job) if rank == 0 else (lambda metrics, step: None)
     popularity = torch.from_numpy(np.load(job["catalogue_path"])["item_popularity"]).to(device)
+    # Ranking a user costs every item, so a split's pass costs users x items, both growing with the platform:
+    # the loop ranks a seeded sample of at most max_eval_users per split (the same users every epoch).
+    sample: dict[str, dict[str, Any]] = {
+        split: {"fraction": eval_fraction(job.get(f"n_{split}_users", 0), job.get("max_eval_users")), "seed": seed}
+        for split in ("valid", "test")
+    }
     baseline: dict[str, float] = {}
     if start_epoch == 0:
-        baseline = {f"val_mostpop_{k}": v for k, v in evaluate(model, job["valid_dir"], ks, rank, world, device, job["eval_batch_size"], popularity).items() if k != "users"}
+        baseline = {f"val_mostpop_{k}": v for k, v in evaluate(model, job["valid_dir"], ks, rank, world, device, job["eval_batch_size"], popularity, **sample["valid"]).items() if k != "users"}
         log_metrics(baseline, 0)
         if rank == 0:
             _atomic_json(baseline, ckpt_dir / "baseline.json")
@@ -338,7 +373,7 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
             stats = torch.tensor([loss_sum, float(job["steps_per_epoch"])], dtype=torch.float64, device=device)
             if world > 1:
                 dist.all_reduce(stats)
-            val = evaluate(model, job["valid_dir"], ks, rank, world, device, job["eval_batch_size"])
+            val = evaluate(model, job["valid_dir"], ks, rank, world, device, job["eval_batch_size"], **sample["valid"])
             row = {
                 "epoch": float(epoch),
                 "train_loss": float(stats[0] / stats[1]),
@@ -375,8 +410,8 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
         dist.barrier()  # best.pt is written before anyone reads it
     best_state = torch.load(ckpt_dir / "best.pt", map_location=device, weights_only=False)
     model.load_state_dict(best_state["model"])
-    test = evaluate(model, job["test_dir"], ks, rank, world, device, job["eval_batch_size"])
-    test_pop = evaluate(model, job["test_dir"], ks, rank, world, device, job["eval_batch_size"], popularity)
+    test = evaluate(model, job["test_dir"], ks, rank, world, device, job["eval_batch_size"], **sample["test"])
+    test_pop = evaluate(model, job["test_dir"], ks, rank, world, device, job["eval_batch_size"], popularity, **sample["test"])
     result = {
         "history": history,
         "best_epoch": best["epoch"],

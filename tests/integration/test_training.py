@@ -71,10 +71,14 @@ def test_the_run_is_tracked_registered_and_a_rerun_is_a_noop(spark, default_run)
 
 
 def test_executor_mode_training(spark, default_run) -> None:  # type: ignore[no-untyped-def]
-    """local_mode=False: the ranks run as Spark barrier tasks on the (local) executors."""
-    c = with_train(default_run["cfg"], "socialrec-test-executor-mode", num_processes=2, local_mode=False, epochs=1)
+    """local_mode=False: the ranks run as Spark barrier tasks on the (local) executors; and validation and test
+    on a sample of about 20 users each (train.max_eval_users)."""
+    c = with_train(default_run["cfg"], "socialrec-test-executor-mode", num_processes=2, local_mode=False, epochs=1,
+                   max_eval_users=20)
     summary = train.run(spark, c)
     assert summary["local_mode"] is False and summary["epochs_run"] == 1 and summary["model_version"] == "1"
+    assert summary["n_test_users"] > 40 and 0 < summary["test"]["users"] < summary["n_test_users"] / 2
+    assert summary["test"]["users"] == summary["test_mostpop"]["users"]  # the same sample for the baseline
     run = client(c).get_run(summary["run_id"])
     assert run.info.status == "FINISHED" and run.data.params["train.local_mode"] == "False"
     assert client(c).get_model_version_by_alias(c.tracking.registered_model, c.tracking.alias).run_id == summary["run_id"]
