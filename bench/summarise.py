@@ -141,13 +141,15 @@ def scale_section(r: dict[str, Any], plots: Path, rel: str) -> list[str]:
     order = sorted(sizes)
     head = "| stage | " + " | ".join(f"{n:,} events: s / peak MiB" for n in order) + " |"
     lines = ["## Scale run (`bench/scale.py`)", "", f"`{r.get('command')}`, {r.get('repeats')} repeat(s), "
-             f"train epochs {r.get('epochs')}, baselines {r.get('baselines')}, driver memory {r.get('driver_memory')}.",
+             f"train epochs {r.get('epochs')}, baselines {r.get('baselines')}, driver memory {r.get('driver_memory')}."
+             + "".join(f" Resumed {x.get('at')}: `{x.get('command')}`." for x in r.get("resumed", [])),
              "", head, "|" + "---|" * (len(order) + 1)]
     for stage in stages:
         cells = []
         for n in order:
             s, mem = figure(n, stage, "stage_s"), figure(n, stage, "peak_rss_mib")
-            pending = "failed" if sizes[n].get("failed") == stage else "not run yet"
+            pending = ("failed" if sizes[n].get("failed") == stage
+                       else "stopped while running" if sizes[n].get("running") == stage else "not run yet")
             cells.append(pending if s is None else f"{s:,.1f} / {mem:,}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     sc = r.get("scaling") or {}
