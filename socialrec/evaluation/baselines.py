@@ -38,17 +38,47 @@ def interaction_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_ite
 
 
 def top_k(scores: np.ndarray, exclude: sp.csr_matrix, users: np.ndarray, k: int) -> np.ndarray:
-    """``[len(users), k]`` item indices by descending score, the users' excluded items removed (ties: lower index)."""
-    s = np.array(scores, dtype=np.float64, copy=True)
-    rows = exclude[users]
-    r, c = rows.nonzero()
-    s[r, c] = -np.inf
-    k = min(k, s.shape[1])
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    order = np.lexsort((part, -np.take_along_axis(s, part, 1)), axis=1)
-    top = np.take_along_axis(part, order, 1)
+    """``[len(users), k]`` item indices by descending score, the users' excluded items removed (ties: lower index).
+
+    Exact, in torch (an order of magnitude faster than numpy's ``argpartition`` on 256 x 100k blocks, which made
+    evaluation at 1M users x 100k items take half an hour per model): ``torch.topk`` finds each row's K-th best
+    score; where more items share it than the K slots take (``topk`` breaks such ties arbitrarily), the row is
+    picked again with every item above the K-th score first and the tied ones by lowest index. Scores keep their
+    float dtype (float64 ties stay distinct); a NaN score ranks like an excluded item.
+    """
+    import torch
+
+    s_np = np.array(scores, copy=True)  # a private, writable copy (MostPopular's scores are a broadcast view)
+    if not np.issubdtype(s_np.dtype, np.floating):
+        s_np = s_np.astype(np.float64)
+    r, c = exclude[users].nonzero()
+    s_np[r, c] = -np.inf
+    k = min(k, s_np.shape[1])
+    if k == 0 or len(s_np) == 0:
+        return np.zeros((len(s_np), k), dtype=np.int64)
+    s = torch.from_numpy(s_np)
+    vals, items = torch.topk(s, k, dim=1, sorted=False)
+    if torch.isnan(vals).any():  # topk ranks NaN above everything: only then is the whole block scanned for it
+        s.masked_fill_(torch.isnan(s), -math.inf)
+        vals, items = torch.topk(s, k, dim=1, sorted=False)
+    kth = vals.min(dim=1, keepdim=True).values
+    ambiguous = np.flatnonzero(np.count_nonzero(s_np >= kth.numpy(), axis=1) > k)  # numpy counts bools 8x faster
+    if len(ambiguous):
+        # the pick's key: +inf above the K-th score (they all fit), minus the index when tied with it (lowest
+        # first), -inf below; float32 holds item indices exactly up to 2**24
+        exact = torch.float64 if s.shape[1] > 2**24 else torch.float32
+        rows = slice(None) if len(ambiguous) == len(s) else torch.from_numpy(ambiguous)
+        sub, sub_kth = s[rows], kth[rows]
+        key = (-torch.arange(s.shape[1], dtype=exact)).expand(sub.shape).clone()
+        key.masked_fill_(sub < sub_kth, -math.inf)
+        key.masked_fill_(sub > sub_kth, math.inf)
+        picked = torch.topk(key, k, dim=1, sorted=False).indices
+        items[rows] = picked
+    items = torch.sort(items, dim=1).values  # by index, so that the stable sort below leaves ties by index
+    vals, order = torch.sort(torch.gather(s, 1, items), dim=1, descending=True, stable=True)
+    top = torch.gather(items, 1, order)
     # never return an excluded item, even if fewer than k remain: mark with -1
-    return np.where(np.isfinite(np.take_along_axis(s, top, 1)), top, -1)
+    return torch.where(torch.isfinite(vals), top, torch.full_like(top, -1)).numpy()
 
 
 class MostPopular:

@@ -21,6 +21,33 @@ def test_top_k_excludes_breaks_ties_by_index_and_never_pads_with_excluded_items(
     assert top_k(scores, exclude, np.array([0, 1]), 2).tolist() == [[2, 0], [3, -1]]
 
 
+def brute_force_top_k(scores: np.ndarray, exclude: sp.csr_matrix, users: np.ndarray, k: int) -> np.ndarray:
+    """The definition, one full sort per row: descending score, then ascending index; excluded or NaN -> -1."""
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+    s[exclude[users].toarray() > 0] = -np.inf
+    k = min(k, s.shape[1])
+    out = [np.lexsort((np.arange(len(row)), -row))[:k] for row in s]
+    return np.array([np.where(np.isfinite(row[o]), o, -1) for row, o in zip(s, out, strict=True)]).reshape(len(s), k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_top_k_matches_a_full_sort_with_ties_at_the_cut_exclusions_and_nans(dtype: type) -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(150):
+        n_items, n_users, k = int(rng.integers(1, 60)), int(rng.integers(1, 12)), int(rng.integers(1, 70))
+        scores = rng.integers(0, 4, (n_users, n_items)).astype(dtype)  # few distinct values: ties at the K-th score
+        if dtype is not np.int64 and rng.random() < 0.3:
+            scores[rng.random(scores.shape) < 0.1] = np.nan
+        exclude = sp.csr_matrix((rng.random((n_users + 5, n_items)) < 0.3).astype(np.float32))
+        users = rng.choice(n_users + 5, n_users, replace=False)
+        np.testing.assert_array_equal(top_k(scores, exclude, users, k), brute_force_top_k(scores, exclude, users, k))
+
+
+def test_top_k_keeps_float64_scores_apart_that_float32_would_tie() -> None:
+    scores = np.array([[1.0, 1.0 + 1e-12, 0.5]])
+    assert top_k(scores, sp.csr_matrix((2, 3)), np.array([1]), 2).tolist() == [[1, 0]]
+
+
 def test_most_popular() -> None:
     x = interaction_matrix(np.array([0, 1, 1, 2]), np.array([2, 2, 0, 2]), 3, 3)
     model = MostPopular().fit(x)
