@@ -207,11 +207,13 @@ def make_optimizers(model: Any, job: dict[str, Any], sparse: bool) -> list[Any]:
 def clip_gradients(parameters: Any, max_norm: float) -> Any:
     """``clip_grad_norm_`` that also takes sparse gradients (torch's has no sparse norm): the total L2 norm.
 
-    Sparse gradients are coalesced first (a row used twice in a batch holds two entries until then).
+    Sparse gradients are coalesced first (a row used twice in a batch holds two entries until then), and scaled
+    out of place: with in-place scaling (``mul_``) 6 of 20 runs of ``scripts/stress_sparse_ddp.py`` (2 gloo ranks)
+    lost a rank to heap corruption, out of place 1 of 24. Not a full fix: docs/training.md, "Known issue".
     """
     import torch
 
-    grads, squares = [], []
+    with_grads, squares = [], []
     for p in parameters:
         if p.grad is None:
             continue
@@ -220,13 +222,16 @@ def clip_gradients(parameters: Any, max_norm: float) -> Any:
             squares.append(p.grad._values().float().pow(2).sum())
         else:
             squares.append(p.grad.float().pow(2).sum())
-        grads.append(p.grad)
-    if not grads:
+        with_grads.append(p)
+    if not with_grads:
         return torch.zeros(())
     total = torch.stack(squares).sum().sqrt()
     scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # no host sync: multiply by 1 when under the limit
-    for g in grads:
-        g.mul_(scale.to(g.dtype))
+    for p in with_grads:
+        if p.grad.is_sparse:
+            p.grad = p.grad * scale.to(p.grad.dtype)
+        else:
+            p.grad.mul_(scale.to(p.grad.dtype))
     return total
 
 
