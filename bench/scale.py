@@ -142,12 +142,12 @@ def overrides(n: int, args: argparse.Namespace) -> list[str]:
     return out
 
 
-def run_stage(stage: str, n: int, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    """One stage in a fresh job process; its output goes to ``log_dir/<stage>.log``."""
+def run_stage(stage: str, n: int, args: argparse.Namespace, log_dir: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One stage in a fresh job process; its output goes to ``log_dir/<stage>.log``; ``extra``: more job args."""
     env = dict(os.environ)
     env.setdefault(KEY_ENV, BENCH_KEY)
     env["COLUMNS"] = "200"
-    cmd = [sys.executable, "-m", "jobs.run_all", "--env", "local", "--only", stage, *overrides(n, args)]
+    cmd = [sys.executable, "-m", "jobs.run_all", "--env", "local", "--only", stage, *overrides(n, args), *extra]
     log = log_dir / f"{stage}.log"
     event_logs = SCRATCH / "event-logs"
     before = set(event_logs.iterdir()) if args.event_log and event_logs.exists() else set()
@@ -265,7 +265,9 @@ def rerun_stages(n: int, args: argparse.Namespace, console: Any, entry: dict[str
     for stage in (s for s in STAGES if s in args.rerun):
         i = STAGES.index(stage)
         old = repeats[0][i]
-        res = run_stage(stage, n, args, log_dir)
+        # A rerun of train must train: its key is registered already (by the first run, or by evaluate), and the
+        # stage would otherwise report the seconds of finding it.
+        res = run_stage(stage, n, args, log_dir, ("--set", "train.retrain=true") if stage == "train" else ())
         res["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         res["rerun_of"] = old.get("finished_at")
         console.print(f"  {n:,} rerun {stage:<10} {res['stage_s'] or float('nan'):8.1f} s (was {old['stage_s']} s; "
