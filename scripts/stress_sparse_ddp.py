@@ -21,26 +21,16 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from socialrec.training.loop import clip_gradients
+from socialrec.training.loop import clip_gradients, gradient_norm_and_scale
 
 USERS, ITEMS, DIM = 20_000, 5_000, 32
 
 
 def clip_in_place(parameters: Any, max_norm: float) -> None:
     """The clipping before the fix: sparse gradients scaled in place."""
-    grads, squares = [], []
-    for p in parameters:
-        if p.grad is None:
-            continue
-        if p.grad.is_sparse:
-            p.grad = p.grad.coalesce()
-            squares.append(p.grad._values().float().pow(2).sum())
-        else:
-            squares.append(p.grad.float().pow(2).sum())
-        grads.append(p.grad)
-    scale = (max_norm / (torch.stack(squares).sum().sqrt() + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(scale.to(g.dtype))
+    with_grads, _, scale = gradient_norm_and_scale(parameters, max_norm)
+    for p in with_grads:
+        p.grad.mul_(scale.to(p.grad.dtype))
 
 
 class TwoTables(nn.Module):

@@ -204,13 +204,9 @@ def make_optimizers(model: Any, job: dict[str, Any], sparse: bool) -> list[Any]:
     return optimizers
 
 
-def clip_gradients(parameters: Any, max_norm: float) -> Any:
-    """``clip_grad_norm_`` that also takes sparse gradients (torch's has no sparse norm): the total L2 norm.
-
-    Sparse gradients are coalesced first (a row used twice in a batch holds two entries until then), and scaled
-    out of place: with in-place scaling (``mul_``) 6 of 20 runs of ``scripts/stress_sparse_ddp.py`` (2 gloo ranks)
-    lost a rank to heap corruption, out of place 1 of 24. Not a full fix: docs/training.md, "Known issue".
-    """
+def gradient_norm_and_scale(parameters: Any, max_norm: float) -> tuple[list[Any], Any, Any]:
+    """The parameters with a gradient, their total L2 norm (sparse gradients included, coalesced first: a row
+    used twice in a batch holds two entries until then), and the factor that brings it down to ``max_norm``."""
     import torch
 
     with_grads, squares = [], []
@@ -224,9 +220,19 @@ def clip_gradients(parameters: Any, max_norm: float) -> Any:
             squares.append(p.grad.float().pow(2).sum())
         with_grads.append(p)
     if not with_grads:
-        return torch.zeros(())
+        return [], torch.zeros(()), torch.ones(())
     total = torch.stack(squares).sum().sqrt()
-    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # no host sync: multiply by 1 when under the limit
+    return with_grads, total, (max_norm / (total + 1e-6)).clamp(max=1.0)  # no host sync: x1 under the limit
+
+
+def clip_gradients(parameters: Any, max_norm: float) -> Any:
+    """``clip_grad_norm_`` that also takes sparse gradients (torch's has no sparse norm): the total L2 norm.
+
+    Sparse gradients are scaled out of place: with in-place scaling (``mul_``) 6 of 20 runs of
+    ``scripts/stress_sparse_ddp.py`` (2 gloo ranks) lost a rank to heap corruption, out of place 1 of 24. Not a
+    full fix: docs/training.md, "Known issue".
+    """
+    with_grads, total, scale = gradient_norm_and_scale(parameters, max_norm)
     for p in with_grads:
         if p.grad.is_sparse:
             p.grad = p.grad * scale.to(p.grad.dtype)
