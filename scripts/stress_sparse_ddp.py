@@ -1,19 +1,25 @@
-"""Stress test: 2-process gloo DDP with sparse id tables and SparseAdam, clipped as socialrec's loop clips.
+"""Stress test: 2-process gloo training with sparse id tables and SparseAdam, synced and clipped in chosen ways.
 
-Reproduces the intermittent rank crash (``malloc(): unaligned tcache chunk detected``, SIGSEGV/SIGABRT) of
-2-process CPU training with sparse id tables (docs/training.md, "Known issue"):
+Reproduces the intermittent rank crash (``malloc(): unaligned tcache chunk detected``, SIGSEGV/SIGABRT) that
+2-process CPU training had while DDP all-reduced the sparse id tables (docs/training.md, "Sparse id tables on
+several CPU processes"), and checks that socialrec's path does not have it:
 
-    python scripts/stress_sparse_ddp.py socialrec 12 3000   # socialrec.training.loop.clip_gradients
-    python scripts/stress_sparse_ddp.py inplace 10 3000     # the old clipping (sparse grads scaled with mul_)
-    python scripts/stress_sparse_ddp.py noclip 10 3000      # no clipping at all
+    python scripts/stress_sparse_ddp.py --sync socialrec --clip socialrec 20 3000   # what train_fn does
+    python scripts/stress_sparse_ddp.py --sync socialrec --clip inplace 20 3000     # ... under the amplifier
+    python scripts/stress_sparse_ddp.py --sync ddp --clip inplace 20 3000           # the crash, about 1 run in 4
 
-Arguments: mode, runs, steps per run. Prints each failed run's exit codes and ``<mode>: F/N runs failed``. Not a
-test (minutes of CPU, and a failure is a probability): docs/training.md quotes its figures.
+``--sync``: ``ddp`` (the tables in DDP: gloo's sparse all-reduce) or ``socialrec`` (``keep_tables_out_of_ddp``
++ ``all_reduce_sparse_gradients``). ``--clip``: ``socialrec`` (``clip_gradients``), ``inplace`` (sparse gradients
+scaled with ``mul_``, which makes the crash more frequent) or ``none``. Prints each failed run's exit codes and
+``<sync>/<clip>: F/N runs failed`` with the median time a step took on rank 0 over the finished runs. Not a test (minutes of CPU, and a failure is a probability): docs/training.md
+quotes its figures.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import sys
+import statistics
+import time
 from typing import Any
 
 import torch
@@ -21,20 +27,26 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from socialrec.training.loop import clip_gradients, gradient_norm_and_scale
+from socialrec.training.loop import (
+    all_reduce_sparse_gradients,
+    clip_gradients,
+    gradient_norm_and_scale,
+    keep_tables_out_of_ddp,
+)
 
 USERS, ITEMS, DIM = 20_000, 5_000, 32
 
 
 def clip_in_place(parameters: Any, max_norm: float) -> None:
-    """The clipping before the fix: sparse gradients scaled in place."""
+    """Sparse gradients scaled in place (the clipping before session 12): makes the DDP crash more frequent."""
     with_grads, _, scale = gradient_norm_and_scale(parameters, max_norm)
     for p in with_grads:
         p.grad.mul_(scale.to(p.grad.dtype))
 
 
 class TwoTables(nn.Module):
-    """A user and an item id table (sparse gradients) around a small dense tower, like socialrec's model."""
+    """A user and an item id table (sparse gradients) around a small dense tower, like socialrec's model (the same
+    attribute names, so ``keep_tables_out_of_ddp`` finds them)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,7 +59,7 @@ class TwoTables(nn.Module):
         return (self.tower(u) * self.item_emb(items)).sum(-1)
 
 
-def worker(rank: int, mode: str, steps: int, port: int) -> None:
+def worker(rank: int, sync: str, clip: str, steps: int, port: int, seconds: Any) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -56,8 +68,10 @@ def worker(rank: int, mode: str, steps: int, port: int) -> None:
     tables = [model.user_emb.weight, model.item_emb.weight]
     dense = list(model.tower.parameters())
     optimisers = [torch.optim.AdamW(dense, lr=1e-3), torch.optim.SparseAdam(tables, lr=1e-3)]
+    synced = keep_tables_out_of_ddp(model) if sync == "socialrec" else []
     ddp = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
     g = torch.Generator().manual_seed(rank + 1)
+    t0 = time.perf_counter()
     for _ in range(steps):
         b = int(torch.randint(1, 512, (1,), generator=g))  # uneven batches: different nnz per rank
         users, items = torch.randint(0, USERS, (b,), generator=g), torch.randint(0, ITEMS, (b,), generator=g)
@@ -66,23 +80,34 @@ def worker(rank: int, mode: str, steps: int, port: int) -> None:
         for o in optimisers:
             o.zero_grad(set_to_none=True)
         loss.backward()
-        if mode == "socialrec":
+        if synced:
+            all_reduce_sparse_gradients(synced, world=2)
+        if clip == "socialrec":
             clip_gradients(model.parameters(), 1.0)
-        elif mode == "inplace":
+        elif clip == "inplace":
             clip_in_place(model.parameters(), 1.0)
         for o in optimisers:
             o.step()
+    if rank == 0:
+        seconds.put(time.perf_counter() - t0)
     dist.destroy_process_group()
 
 
 def main() -> None:
-    mode, runs, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    if mode not in ("socialrec", "inplace", "noclip"):
-        raise SystemExit(f"unknown mode {mode!r}: socialrec, inplace or noclip")
-    failed = 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sync", choices=("ddp", "socialrec"), default="socialrec")
+    parser.add_argument("--clip", choices=("socialrec", "inplace", "none"), default="socialrec")
+    parser.add_argument("runs", type=int)
+    parser.add_argument("steps", type=int)
+    args = parser.parse_args()
+    failed, durations = 0, []
     ctx = mp.get_context("spawn")
-    for r in range(runs):
-        procs = [ctx.Process(target=worker, args=(rank, mode, steps, 29_500 + r % 50)) for rank in range(2)]
+    seconds = ctx.SimpleQueue()
+    for r in range(args.runs):
+        procs = [
+            ctx.Process(target=worker, args=(rank, args.sync, args.clip, args.steps, 29_500 + r % 50, seconds))
+            for rank in range(2)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -91,7 +116,11 @@ def main() -> None:
         if any(codes):
             failed += 1
             print(f"run {r}: exit codes {codes}", flush=True)
-    print(f"{mode}: {failed}/{runs} runs failed", flush=True)
+        elif not seconds.empty():
+            durations.append(seconds.get())
+    per_step = f"{1000 * statistics.median(durations) / args.steps:.2f} ms" if durations else "n/a"
+    print(f"{args.sync}/{args.clip}: {failed}/{args.runs} runs failed; median {per_step} a step (rank 0, "
+          f"{len(durations)} finished runs)", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 driver) and imports everything it needs inside, so it runs the same in a ``local_mode`` subprocess, on an
 executor, or in-process for debugging. What each rank does:
 
-1. joins the process group (gloo on CPU, nccl on GPU) when ``WORLD_SIZE > 1`` and wraps the model in DDP;
+1. joins the process group (gloo on CPU, nccl on GPU) when ``WORLD_SIZE > 1`` and wraps the model in DDP (sparse
+   id tables apart: ``all_reduce_sparse_gradients`` averages theirs);
 2. reads **its own shard** of the petastorm cache (``cur_shard = rank``) as an endless stream and takes exactly
    ``steps_per_epoch`` batches per epoch, the same on every rank, so uneven shards can never hang DDP;
 3. after each epoch, computes full-ranking Recall@K / NDCG@K on its share of the validation users and sums
@@ -204,6 +205,66 @@ def make_optimizers(model: Any, job: dict[str, Any], sparse: bool) -> list[Any]:
     return optimizers
 
 
+def keep_tables_out_of_ddp(model: Any) -> list[Any]:
+    """Mark the model's sparse id tables for DDP to leave alone (call before wrapping it) and start every rank
+    from rank 0's tables, as DDP does for what it wraps; returns the tables' weights for
+    ``all_reduce_sparse_gradients``."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    names = [name for name in SPARSE_TABLES if getattr(model, name, None) is not None]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, [f"{n}.weight" for n in names])
+    weights = [getattr(model, name).weight for name in names]
+    for weight in weights:
+        dist.broadcast(weight.data, src=0)
+    return weights
+
+
+def all_reduce_sparse_gradients(tables: list[Any], world: int) -> None:
+    """Average the id tables' sparse gradients over the ranks, in place of DDP's sparse all-reduce.
+
+    Why not DDP: with the tables in DDP, gloo's sparse all-reduce runs on its own thread on tensors that are also
+    the parameters' ``.grad``, and 2-process CPU training lost a rank to heap corruption now and then
+    (``malloc(): unaligned tcache chunk detected``; gdb puts every crash in that thread, allocating inside
+    ``AsyncSparseAllreduceWork``; docs/training.md, "Sparse id tables on several CPU processes"). Here the
+    main thread coalesces each gradient, sends plain dense tensors (row counts, then the rows' ids and values
+    padded to the largest count) through synchronous ``all_gather``s and gives the parameter a new gradient:
+    no sparse tensor ever reaches the process group, and none is shared with it. Every rank calls this every
+    step, a table without a gradient on this rank taking part with zero rows, or the collectives would hang.
+    """
+    import torch
+    import torch.distributed as dist
+
+    for table in tables:
+        grad = table.grad
+        if grad is None:
+            ids = torch.zeros(0, dtype=torch.long, device=table.device)
+            rows = torch.zeros((0, table.shape[1]), dtype=table.dtype, device=table.device)
+        else:
+            grad = grad.coalesce()
+            ids, rows = grad._indices()[0], grad._values()
+        count = torch.tensor([ids.numel()], dtype=torch.long, device=table.device)
+        counts = [torch.zeros_like(count) for _ in range(world)]
+        dist.all_gather(counts, count)
+        sizes = [int(c) for c in torch.cat(counts).tolist()]
+        width = max(sizes)
+        padded_ids = torch.zeros(width, dtype=torch.long, device=table.device)
+        padded_ids[: ids.numel()] = ids
+        padded_rows = torch.zeros((width, table.shape[1]), dtype=rows.dtype, device=table.device)
+        padded_rows[: ids.numel()] = rows
+        all_ids = [torch.empty_like(padded_ids) for _ in range(world)]
+        all_rows = [torch.empty_like(padded_rows) for _ in range(world)]
+        dist.all_gather(all_ids, padded_ids)
+        dist.all_gather(all_rows, padded_rows)
+        summed = torch.sparse_coo_tensor(
+            torch.cat([i[:n] for i, n in zip(all_ids, sizes, strict=True)]).unsqueeze(0),
+            torch.cat([r[:n] for r, n in zip(all_rows, sizes, strict=True)]) / world,  # DDP's mean over the ranks
+            table.shape,
+            check_invariants=False,  # ids from coalesced gradients of this table: in range by construction
+        )
+        table.grad = summed.coalesce()
+
+
 def gradient_norm_and_scale(parameters: Any, max_norm: float) -> tuple[list[Any], Any, Any]:
     """The parameters with a gradient, their total L2 norm (sparse gradients included, coalesced first: a row
     used twice in a batch holds two entries until then), and the factor that brings it down to ``max_norm``."""
@@ -228,9 +289,8 @@ def gradient_norm_and_scale(parameters: Any, max_norm: float) -> tuple[list[Any]
 def clip_gradients(parameters: Any, max_norm: float) -> Any:
     """``clip_grad_norm_`` that also takes sparse gradients (torch's has no sparse norm): the total L2 norm.
 
-    Sparse gradients are scaled out of place: with in-place scaling (``mul_``) 6 of 20 runs of
-    ``scripts/stress_sparse_ddp.py`` (2 gloo ranks) lost a rank to heap corruption, out of place 1 of 24. Not a
-    full fix: docs/training.md, "Known issue".
+    Sparse gradients are scaled out of place: a new tensor, never one a collective may still hold
+    (docs/training.md, "Sparse id tables on several CPU processes").
     """
     with_grads, total, scale = gradient_norm_and_scale(parameters, max_norm)
     for p in with_grads:
@@ -295,7 +355,8 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
 
     model = build_model(job).to(device)
-    optimizers = make_optimizers(model, job, sparse_tables_usable(job, world, use_gpu))
+    sparse = sparse_tables_usable(job, world, use_gpu)
+    optimizers = make_optimizers(model, job, sparse)
     history: list[dict[str, float]] = []
     best = {"epoch": -1, "score": -math.inf}
     bad_epochs, start_epoch, resumed_from = 0, 0, None
@@ -310,6 +371,8 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
         logger.info("rank %d resumes after epoch %d from %s", rank, state["epoch"], last)
     # broadcast_buffers=False: the buffers (item text embeddings, categories, logQ) are constants every rank loads
     # from the same file; DDP's default re-broadcasts them before every forward, [n_items, 384] floats per step.
+    # Sparse id tables stay out of DDP and are averaged by all_reduce_sparse_gradients (its docstring: why).
+    synced_tables = keep_tables_out_of_ddp(model) if sparse and world > 1 else []
     ddp = (
         DistributedDataParallel(model, device_ids=[local_rank] if use_gpu else None, broadcast_buffers=False)
         if world > 1
@@ -376,6 +439,8 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if synced_tables:
+                    all_reduce_sparse_gradients(synced_tables, world)
                 clip_gradients(model.parameters(), job.get("grad_clip", 5.0))
                 for optimizer in optimizers:
                     optimizer.step()

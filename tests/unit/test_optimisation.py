@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import copy
+import os
+import socket
+from pathlib import Path
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
-from socialrec.training.loop import clip_gradients, make_optimizers, sparse_tables_usable
+from socialrec.training.loop import all_reduce_sparse_gradients, clip_gradients, make_optimizers, sparse_tables_usable
 from tests.unit.test_model import NBRS, SEQ, USERS, make
 
 ITEMS = torch.tensor([0, 1, 2])
@@ -82,3 +87,42 @@ def test_sparse_tables_are_used_where_the_all_reduce_can_carry_them() -> None:
     assert not sparse_tables_usable({"sparse_embeddings": True}, world=2, use_gpu=True)  # NCCL: none sparse
     assert not sparse_tables_usable({"sparse_embeddings": False}, world=2, use_gpu=False)
     assert not sparse_tables_usable({}, world=1, use_gpu=False)
+
+
+# Each rank's sparse gradient rows of a [6, 2] and a [4, 2] table: uneven row counts, a row touched twice on one rank
+# (uncoalesced), rows shared by both ranks, and rank 1 without any gradient for the second table.
+RANK_ROWS = {
+    0: ({"ids": [0, 3, 3], "rows": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]}, {"ids": [1], "rows": [[1.0, 1.0]]}),
+    1: ({"ids": [3, 5], "rows": [[10.0, 20.0], [30.0, 40.0]]}, None),
+}
+
+
+def _sparse_sync_rank(rank: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    tables = [torch.nn.Parameter(torch.zeros(6, 2)), torch.nn.Parameter(torch.zeros(4, 2))]
+    for table, grad in zip(tables, RANK_ROWS[rank], strict=True):
+        if grad is not None:
+            table.grad = torch.sparse_coo_tensor(torch.tensor([grad["ids"]]), torch.tensor(grad["rows"]), table.shape)
+    all_reduce_sparse_gradients(tables, world=2)
+    torch.save([t.grad for t in tables], Path(out_dir) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_all_reduce_sparse_gradients_averages_the_ranks_rows_over_real_gloo(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_sparse_sync_rank, args=(port, str(tmp_path)), nprocs=2, start_method="spawn")
+    expected_first = torch.zeros(6, 2)
+    expected_first[0] = torch.tensor([1.0, 2.0]) / 2
+    expected_first[3] = torch.tensor([3.0 + 5.0 + 10.0, 4.0 + 6.0 + 20.0]) / 2
+    expected_first[5] = torch.tensor([30.0, 40.0]) / 2
+    expected_second = torch.zeros(4, 2)
+    expected_second[1] = torch.tensor([1.0, 1.0]) / 2
+    for rank in (0, 1):
+        first, second = torch.load(tmp_path / f"rank{rank}.pt")
+        assert first.is_sparse and first.is_coalesced() and second.is_sparse, rank
+        assert first._indices().tolist() == [[0, 3, 5]], rank  # only the rows some rank touched travel
+        torch.testing.assert_close(first.to_dense(), expected_first, rtol=0, atol=0)
+        torch.testing.assert_close(second.to_dense(), expected_second, rtol=0, atol=0)
