@@ -40,16 +40,8 @@ test-fast: ## tests without the slow marker
 test-gpu: ## GPU tests only (need CUDA)
 	$(PY) -m pytest -m gpu $(PYTEST_ARGS)
 
-bench: ## benchmarks (medians of several runs; see bench/README.md): lake, ingest+clean vs DuckDB, embeddings, graph, training, recommend, the 1M/3M/10M scale run, features vs DuckDB on its 10M lake, then the summary
-	$(PY) -m bench.lake
-	$(PY) -m bench.ingest_clean --sizes 1000000,10000000 --repeats 3
-	$(PY) -m bench.embeddings --texts 10000 --repeats 3
-	$(PY) -m bench.graph --edges 1000000,10000000 --repeats 3
-	$(PY) -m bench.training --users 1000000 --items 100000 --repeats 3
-	$(PY) -m bench.recommend --repeats 3
-	$(PY) -m bench.scale --sizes 1M,3M,10M --keep-data --event-log
-	$(PY) -m bench.features --lake var/bench/scale/run-10000000 --repeats 3
-	$(PY) -m bench.summarise
+bench: ## benchmarks as one resumable run (python -m bench.all; bench/README.md): the 1M/3M/10M scale run, features vs DuckDB on its 10M lake, lake, ingest+clean vs DuckDB, embeddings, graph, training, recommend, then the summary. Stopped? make bench again resumes it; BENCH_ARGS=--fresh starts anew, BENCH_ARGS=--plan shows the state
+	$(PY) -m bench.all $(BENCH_ARGS)
 
 bench-quality: ## evaluation on the shared LastFM and Ciao datasets vs published figures (long: see docs/evaluation.md)
 	$(PY) -m bench.quality --datasets lastfm,ciao --protocols random,temporal --seeds 42,43,44

@@ -18,7 +18,6 @@ tree with extra Spark settings (JSON). The silver and gold tables the last runs 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import re
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import save_results
+from bench import bench_date, save_results
 from bench.eventlog import profile
 from bench.ingest_clean import KEY_ENV, load_avg, machine, parse_size
 from bench.scale import BENCH_KEY, SCRATCH, STAGES, synthetic
@@ -143,7 +142,7 @@ def main() -> None:
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False, capture_output=True)
     results = {
-        "benchmark": f"ab-{args.stage}", "date": dt.date.today().isoformat(),
+        "benchmark": f"ab-{args.stage}", "date": bench_date(),
         "command": " ".join(["python -m bench.ab_stage", *sys.argv[1:]]), "events": n, "before": args.before,
         "after": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
         + " + working tree", "machine": machine(), "load_avg": load_avg(), "prepare": prep, "runs": runs,

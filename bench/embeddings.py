@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import gzip
 import hashlib
 import json
@@ -42,7 +41,7 @@ from typing import Any
 
 import psutil
 
-from bench import save_results
+from bench import bench_date, save_results
 
 logger = logging.getLogger("bench.embeddings")
 REPO = Path(__file__).resolve().parent.parent
@@ -246,7 +245,7 @@ def main() -> None:
     spark_warm, spark_cold = _median(spark_runs, "warm_s"), _median(spark_runs, "cold_s")
     results: dict[str, Any] = {
         "benchmark": "embeddings",
-        "date": dt.date.today().isoformat(),
+        "date": bench_date(),
         "command": "python -m bench.embeddings " + " ".join(sys.argv[1:]),
         "model": cfg.embeddings.model,
         "batch_size": batch_size,

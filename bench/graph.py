@@ -40,7 +40,7 @@ import psutil
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from bench import save_results
+from bench import bench_date, save_results
 from socialrec.config import load_config
 from socialrec.graph import hash_uniform, sample_social_neighbourhoods, social_proof
 from socialrec.logs import configure_logging
@@ -276,7 +276,7 @@ def main() -> None:
     spark = build_spark(cfg)
     results: dict[str, Any] = {
         "benchmark": "graph",
-        "date": dt.date.today().isoformat(),
+        "date": bench_date(),
         "command": "python -m bench.graph " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "spark": spark.version,
         "cores": psutil.cpu_count(),

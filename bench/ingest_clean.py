@@ -41,7 +41,7 @@ from typing import Any
 
 import psutil
 
-from bench import save_results
+from bench import bench_date, save_results
 from socialrec.config import AppConfig, SyntheticConfig, load_config
 from socialrec.schema.columns import EVENT_TYPES, RELATIONS, STREAMS
 
@@ -153,7 +153,7 @@ def results_header(benchmark: str, module: str, repeats: int) -> dict[str, Any]:
     """The fields every benchmark's results file starts with: what ran, when, how often, on what machine."""
     return {
         "benchmark": benchmark,
-        "date": dt.date.today().isoformat(),
+        "date": bench_date(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([f"python -m {module}", *sys.argv[1:]]),
         "repeats": repeats,

@@ -10,7 +10,6 @@ the JVM during the operation. Writes ``bench/results/lake-<date>.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import shutil
 import statistics
@@ -25,7 +24,7 @@ import psutil
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from bench import save_results
+from bench import bench_date, save_results
 from socialrec.config import load_config
 from socialrec.lake import Lake
 from socialrec.lake.delta_rs import DeltaRsEngine
@@ -133,7 +132,7 @@ def main() -> None:
     spark = build_spark(cfg)
     results = {
         "benchmark": "lake",
-        "date": dt.date.today().isoformat(),
+        "date": bench_date(),
         "rows": args.rows,
         "repeats": args.repeats,
         "spark": spark.version,

@@ -20,7 +20,6 @@ The datasets live in ``../shared/datasets`` (never in the repo); a missing one i
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench import save_results
+from bench import bench_date, save_results
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
 
@@ -111,7 +110,7 @@ def main() -> None:
 
     seeds = [int(s) for s in args.seeds.split(",") if s]
     ablations = [a for a in args.ablations.split(",") if a]
-    results: dict[str, Any] = {"date": dt.date.today().isoformat(), "command": "python -m bench.quality " + " ".join(
+    results: dict[str, Any] = {"date": bench_date(), "command": "python -m bench.quality " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if v not in (None, [], "")), "runs": []}
     spark = None
     for dataset in [d for d in args.datasets.split(",") if d]:

@@ -27,7 +27,6 @@ bound: no structure for the cells to exploit). Writes ``bench/results/recommend-
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
 import shutil
@@ -42,7 +41,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench import save_results
+from bench import bench_date, save_results
 from bench.graph import parse_sizes, timed
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
@@ -134,7 +133,7 @@ def main() -> None:
     build_s = round(time.perf_counter() - t0, 2)
     results: dict[str, Any] = {
         "benchmark": "recommend",
-        "date": dt.date.today().isoformat(),
+        "date": bench_date(),
         "command": "python -m bench.recommend " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "cores": psutil.cpu_count(),
         "faiss": faiss.__version__,

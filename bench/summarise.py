@@ -11,13 +11,12 @@ per stage per size, and each stage's seconds against events (log-log, next to a 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-from bench import RESULTS
+from bench import RESULTS, bench_date
 
 _NAMED = re.compile(r"^(?P<name>[a-z][a-z-]*)-(?P<date>\d{4}-\d{2}-\d{2})\.json$")
 
@@ -234,18 +233,50 @@ def _scale_plots(sizes: dict[int, Any], order: list[int], stages: list[str], fig
     return out
 
 
+def run_section(manifest: dict[str, Any], name: str) -> list[str]:
+    """How a ``make bench`` run (``bench.all``) went: its invocations and, per step, the seconds and where it ran."""
+    invs = manifest.get("invocations", [])
+    commits = sorted({(i.get("code") or {}).get("commit") or "?" for i in invs})
+    md = [f"## This run: `make bench`, {manifest['benchmark_run']} (`{name}`)", "",
+          f"{len(invs)} invocation(s) on code {', '.join(c[:12] for c in commits)}"
+          + (" (**more than one version of the code**)" if len(commits) > 1 else "")
+          + ": each step runs whole in one invocation, so the comparisons inside a benchmark are side by side.", "",
+          "| step | status | seconds | invocation | started | command |", "|---|---|---|---|---|---|"]
+    for step, rec in manifest["steps"].items():
+        attempts = rec.get("attempts", [])
+        last = attempts[-1] if attempts else {}
+        secs = sum(a.get("seconds") or 0 for a in attempts)
+        tries = f" ({len(attempts)} attempts)" if len(attempts) > 1 else ""
+        md.append(f"| {step} | {rec['status']}{tries} | {secs:,.0f} | {last.get('invocation', '-')} | "
+                  f"{last.get('started_at', '-')} | `{last.get('command', '')}` |")
+    return md + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--date", default=dt.date.today().isoformat())
+    ap.add_argument("--date", default=bench_date())
+    ap.add_argument("--run", type=Path, default=None,
+                    help="a make bench run's manifest (bench/results/<date>-run.json): the summary says which results "
+                         "that run wrote and how it ran")
     args = ap.parse_args()
     found = newest_results(args.date)
-    combined = {"date": args.date, "benchmarks": {name: {"file": f, **r} for name, (f, r) in found.items()}}
-    (RESULTS / f"{args.date}.json").write_text(json.dumps(combined, indent=2) + "\n")
-    md = [f"# Benchmarks, {args.date}", "", "Newest result of each benchmark on or before this date (medians of "
-          "several runs; ratios from runs made side by side in one invocation). Raw figures: "
-          f"`{args.date}.json` and each benchmark's own file.", "", "| benchmark | file | headline |", "|---|---|---|"]
+    combined: dict[str, Any] = {"date": args.date,
+                                "benchmarks": {name: {"file": f, **r} for name, (f, r) in found.items()}}
+    md = [f"# Benchmarks, {args.date}", ""]
+    in_run: set[str] = set()
+    if args.run:
+        manifest = json.loads(args.run.read_text())
+        combined["run"] = manifest
+        in_run = {s["results_file"] for s in manifest["steps"].values() if s["status"] == "done"}
+        md += run_section(manifest, args.run.name)
+    md += ["Newest result of each benchmark on or before this date (medians of several runs; ratios from runs made "
+           f"side by side in one invocation). Raw figures: `{args.date}.json` and each benchmark's own file."
+           + (" *this run*: written by the run above; the others are older files, kept for reference." if args.run
+              else ""), "", "| benchmark | file | headline |", "|---|---|---|"]
     for name, (f, r) in found.items():
-        md.append(f"| {name} | `{f}` | {headline(name, r)} |")
+        mark = " (*this run*)" if f in in_run else ""
+        md.append(f"| {name} | `{f}`{mark} | {headline(name, r)} |")
+    (RESULTS / f"{args.date}.json").write_text(json.dumps(combined, indent=2) + "\n")
     if "scale" in found:
         md += [""] + scale_section(found["scale"][1], RESULTS / args.date, args.date)
     peers = peer_rows(found)

@@ -24,7 +24,6 @@ power-law item popularity) are generated in Spark and materialised once through 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
 import shutil
@@ -38,7 +37,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from bench import save_results
+from bench import bench_date, save_results
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
 from socialrec.spark import build_spark
@@ -191,7 +190,7 @@ def main() -> None:
 
     import torch
 
-    results: dict[str, Any] = {"date": dt.date.today().isoformat(), "rows": args.rows, "users": args.users,
+    results: dict[str, Any] = {"date": bench_date(), "rows": args.rows, "users": args.users,
                                "items": args.items, "steps": args.steps, "batch_size": BATCH, "repeats": args.repeats,
                                "cpu_count": os.cpu_count(), "torch": torch.__version__}
     runs: dict[str, list[dict[str, float]]] = {"petastorm": [], "petastorm_rows": [], "plain": [], "train_1": [], "train_2": [],

@@ -1,0 +1,153 @@
+"""``make bench`` as one resumable run (bench/all.py): real subprocesses, a real git repository, real files."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import BENCH_DATE_ENV, bench_date
+from bench.all import Step, code_version, open_run, plan, run_steps, unfinished_run
+from bench.summarise import run_section
+
+# A benchmark step in miniature: writes <results>/<name>-<date>.json with the date make bench pinned, records the
+# arguments it got, and fails while a marker file exists (a step cut short or broken).
+STEP_MODULE = '''
+import json, sys
+from pathlib import Path
+from bench import bench_date
+results, name = Path(sys.argv[1]), sys.argv[2]
+if (results / f"fail-{name}").exists():
+    sys.exit(3)
+(results / f"{name}-{bench_date()}.json").write_text(json.dumps({"date": bench_date(), "argv": sys.argv[3:]}))
+'''
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with a little code, and the step module importable by the steps' processes."""
+    repo = tmp_path / "repo"
+    (repo / "socialrec").mkdir(parents=True)
+    (repo / "socialrec" / "x.py").write_text("A = 1\n")
+    (repo / "notes.md").write_text("not code\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "code")
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "tiny_step.py").write_text(STEP_MODULE)
+    root = Path(__file__).resolve().parents[2]  # the repository, for `import bench` in the step's process
+    monkeypatch.setenv("PYTHONPATH", f"{mods}:{root}")
+    monkeypatch.delenv(BENCH_DATE_ENV, raising=False)
+    return repo
+
+
+def _steps(results: Path) -> tuple[Step, ...]:
+    return (Step("first", "tiny_step", (str(results), "first"), "first"),
+            Step("second", "tiny_step", (str(results), "second"), "second", resume_flag="--resume"),
+            Step("third", "tiny_step", (str(results), "third"), "third", needs=("first",)))
+
+
+def test_a_run_pins_its_date_for_every_step_and_records_each(repo: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    steps = _steps(results)
+    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    assert path == results / "2026-01-02-run.json"
+    assert run_steps(path, manifest, steps, results, repo, python=sys.executable) == 0
+    saved = json.loads(path.read_text())
+    assert {n: (s["status"], [a["invocation"] for a in s["attempts"]], [a["exit_code"] for a in s["attempts"]])
+            for n, s in saved["steps"].items()} == {"first": ("done", [1], [0]), "second": ("done", [1], [0]),
+                                                    "third": ("done", [1], [0])}
+    assert sorted(p.name for p in results.glob("*.json")) == [
+        "2026-01-02-run.json", "first-2026-01-02.json", "second-2026-01-02.json", "third-2026-01-02.json"]
+    assert json.loads((results / "second-2026-01-02.json").read_text()) == {"date": "2026-01-02", "argv": []}
+    assert saved["code"] == code_version(repo) and saved["code"]["uncommitted"] is False
+    assert unfinished_run(results) == path  # finished only once the summary is written
+
+
+def test_a_stopped_run_resumes_where_it_stopped_and_a_resumable_step_gets_its_own_file(
+        repo: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    steps = _steps(results)
+    (results / "fail-second").touch()
+    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    assert run_steps(path, manifest, steps, results, repo, python=sys.executable) == 3
+    (results / "second-2026-01-02.json").write_text("{}")  # what the step had saved of its work before it stopped
+    (results / "fail-second").unlink()
+    # the next invocation, on a later day: the same run, the same date
+    path2, manifest2 = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-03")
+    assert path2 == path and len(manifest2["invocations"]) == 2
+    assert run_steps(path2, manifest2, steps, results, repo, python=sys.executable) == 0
+    saved = json.loads(path.read_text())
+    assert {n: ([a["invocation"] for a in s["attempts"]], [a["exit_code"] for a in s["attempts"]])
+            for n, s in saved["steps"].items()} == {"first": ([1], [0]), "second": ([1, 2], [3, 0]),
+                                                    "third": ([2], [0])}
+    resumed = json.loads((results / "second-2026-01-02.json").read_text())
+    assert resumed == {"date": "2026-01-02", "argv": ["--resume", str(results / "second-2026-01-02.json")]}
+    assert saved["steps"]["second"]["attempts"][1]["command"].endswith(
+        f"--resume {results / 'second-2026-01-02.json'}")
+    assert plan(saved, steps)[1:] == [
+        f"  first         done     {saved['steps']['first']['attempts'][0]['seconds']:8.0f} s  python -m tiny_step "
+        f"{results} first",
+        f"  second        done     {sum(a['seconds'] for a in saved['steps']['second']['attempts']):8.0f} s  "
+        f"python -m tiny_step {results} second",
+        f"  third         done     {saved['steps']['third']['attempts'][0]['seconds']:8.0f} s  python -m tiny_step "
+        f"{results} third"]
+
+
+def test_a_run_is_not_resumed_on_other_code_unless_asked(repo: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    steps = _steps(results)
+    (results / "fail-first").touch()
+    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    assert run_steps(path, manifest, steps, results, repo, python=sys.executable) == 3
+    started_on = manifest["code"]["commit"]
+
+    (repo / "notes.md").write_text("docs change, not code\n")  # a commit outside the code keeps the run resumable
+    _git(repo, "commit", "-qam", "docs")
+    assert open_run(results, repo, steps, fresh=False, allow_code_change=False)[0] == path
+
+    (repo / "socialrec" / "x.py").write_text("A = 2\n")
+    with pytest.raises(SystemExit, match="uncommitted changes"):
+        open_run(results, repo, steps, fresh=False, allow_code_change=False)
+    _git(repo, "commit", "-qam", "code change")
+    with pytest.raises(SystemExit, match=f"started on code {started_on}; the code is now"):
+        open_run(results, repo, steps, fresh=False, allow_code_change=False)
+    again, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=True)
+    assert again == path and manifest["invocations"][-1]["code"]["commit"] != started_on
+    fresh, new = open_run(results, repo, steps, fresh=True, allow_code_change=False, today="2026-01-05")
+    assert fresh == results / "2026-01-05-run.json" and all(s["status"] == "pending" for s in new["steps"].values())
+
+
+def test_the_summary_says_how_the_run_went(repo: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    steps = _steps(results)[:1]
+    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    run_steps(path, manifest, steps, results, repo, python=sys.executable)
+    attempt = manifest["steps"]["first"]["attempts"][0]
+    commit = manifest["code"]["commit"]
+    assert run_section(manifest, path.name) == [
+        "## This run: `make bench`, 2026-01-02 (`2026-01-02-run.json`)", "",
+        f"1 invocation(s) on code {commit[:12]}: each step runs whole in one invocation, so the comparisons inside a "
+        "benchmark are side by side.", "",
+        "| step | status | seconds | invocation | started | command |", "|---|---|---|---|---|---|",
+        f"| first | done | {attempt['seconds']:,.0f} | 1 | {attempt['started_at']} | `{attempt['command']}` |", ""]
+
+
+def test_the_pinned_date_must_be_a_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BENCH_DATE_ENV, "2026-02-03")
+    assert bench_date() == "2026-02-03"
+    monkeypatch.setenv(BENCH_DATE_ENV, "tomorrow")
+    with pytest.raises(SystemExit, match="is not a date"):
+        bench_date()
