@@ -43,8 +43,8 @@ test-gpu: ## GPU tests only (need CUDA)
 bench: ## benchmarks as one resumable run (python -m bench.all; bench/README.md): the 1M/3M/10M scale run, features vs DuckDB on its 10M lake, lake, ingest+clean vs DuckDB, embeddings, graph, training, recommend, then the summary. Stopped? make bench again resumes it; BENCH_ARGS=--fresh starts anew, BENCH_ARGS=--plan shows the state
 	$(PY) -m bench.all $(BENCH_ARGS)
 
-bench-quality: ## evaluation on the shared LastFM and Ciao datasets vs published figures (long: see docs/evaluation.md)
-	$(PY) -m bench.quality --datasets lastfm,ciao --protocols random,temporal --seeds 42,43,44
+bench-quality: ## evaluation on the shared LastFM and Ciao datasets vs published figures, as one resumable run like make bench (long: see docs/evaluation.md)
+	$(PY) -m bench.all --suite quality $(BENCH_ARGS)
 
 MLFLOW_PORT ?= 5000
 mlflow-ui: ## the MLflow UI on the local store (var/mlflow), http://127.0.0.1:$(MLFLOW_PORT)

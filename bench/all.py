@@ -1,6 +1,9 @@
 """``make bench``: every benchmark, one after the other, as **one run that survives being stopped**.
 
-    python -m bench.all [--fresh] [--allow-code-change] [--plan]
+    python -m bench.all [--suite bench|quality] [--fresh] [--allow-code-change] [--plan]
+
+``--suite quality`` is ``make bench-quality`` (bench/quality.py on the shared datasets), run the same way, with its
+manifest in ``bench/results/<date>-quality-run.json``.
 
 On this 2-core machine the whole set takes longer than one working session (the 1M/3M/10M scale run alone is about
 two hours), so a run is recorded step by step in ``bench/results/<date>-run.json``, the run's manifest:
@@ -17,7 +20,8 @@ two hours), so a run is recorded step by step in ``bench/results/<date>-run.json
   ``--fresh`` starts a new run instead; ``--allow-code-change`` resumes anyway and records it;
 * each step runs whole in one invocation, so every comparison a benchmark makes (Spark vs DuckDB, sparse vs dense,
   ...) is still between runs made side by side; only whole steps can be apart in time;
-* the last step writes the summary (``bench.summarise --run``), which says which results belong to the run.
+* the last step writes the summary (``bench.summarise --run``; for the quality suite ``bench.quality --run``, which
+  prints every target of the run), which says which results belong to the run.
 
 ``--plan`` prints the steps, their commands and what the manifest says of each, and runs nothing.
 """
@@ -80,6 +84,33 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+QUALITY_STEPS: tuple[Step, ...] = (
+    # One step: bench.quality goes on from its own file (--resume) at the first (dataset, protocol) it lacks, and
+    # inside an evaluation the models already trained are reused by their training key (MLflow registry).
+    Step("quality", "bench.quality", ("--datasets", "lastfm,ciao", "--protocols", "random,temporal",
+                                      "--seeds", "42,43,44"), "quality", resume_flag="--resume"),
+)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A set of steps run as one resumable run: ``make bench`` (``bench``) or ``make bench-quality``
+    (``quality``). ``final``: the module run once every step is done (its arguments get ``--date`` and
+    ``--run <manifest>``); the run is finished when it succeeds."""
+
+    name: str
+    steps: tuple[Step, ...]
+    final: str
+
+    def manifest_name(self, date: str) -> str:
+        # "<date>-run.json", not "run-<date>.json": bench.summarise reads every "<name>-<date>.json" as a benchmark.
+        return f"{date}-run.json" if self.name == "bench" else f"{date}-{self.name}-run.json"
+
+
+SUITES = {"bench": Suite("bench", STEPS, "bench.summarise"),
+          "quality": Suite("quality", QUALITY_STEPS, "bench.quality")}
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -95,19 +126,15 @@ def code_version(repo: Path, paths: Sequence[str] = CODE_PATHS) -> dict[str, Any
             "uncommitted": bool(_git(repo, "status", "--porcelain", "--untracked-files=no", "--", *paths))}
 
 
-def manifest_path(results: Path, date: str) -> Path:
-    # "<date>-run.json", not "run-<date>.json": bench.summarise reads every "<name>-<date>.json" as a benchmark.
-    return results / f"{date}-run.json"
-
-
-def unfinished_run(results: Path) -> Path | None:
-    """The newest manifest whose run has not finished, if any."""
+def unfinished_run(results: Path, suite: str = "bench") -> Path | None:
+    """The newest manifest of ``suite`` whose run has not finished, if any."""
     for path in sorted(results.glob("*-run.json"), reverse=True):
         try:
-            if not json.loads(path.read_text()).get("finished_at"):
-                return path
+            manifest = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if manifest.get("suite", "bench") == suite and not manifest.get("finished_at"):
+            return path
     return None
 
 
@@ -117,11 +144,12 @@ def _save(path: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: a run killed while saving keeps the previous manifest
 
 
-def open_run(results: Path, repo: Path, steps: Sequence[Step], *, fresh: bool, allow_code_change: bool,
+def open_run(results: Path, repo: Path, suite: Suite, *, fresh: bool, allow_code_change: bool,
              today: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """The manifest to work on: the newest unfinished run (unless ``fresh``), else a new run dated today."""
+    """The manifest to work on: the newest unfinished run of ``suite`` (unless ``fresh``), else a new run dated
+    today."""
     version = code_version(repo)
-    path = None if fresh else unfinished_run(results)
+    path = None if fresh else unfinished_run(results, suite.name)
     if path is not None:
         manifest: dict[str, Any] = json.loads(path.read_text())
         started = manifest["code"]
@@ -133,13 +161,13 @@ def open_run(results: Path, repo: Path, steps: Sequence[Step], *, fresh: bool, a
         manifest["invocations"].append({"started_at": _now(), "code": version, "load_avg": _load_avg()})
         return path, manifest
     date = today or dt.date.today().isoformat()
-    path = manifest_path(results, date)
+    path = results / suite.manifest_name(date)
     manifest = {
-        "benchmark_run": date, "started_at": _now(), "finished_at": None, "code": version,
-        "command": "make bench (python -m bench.all)",
+        "benchmark_run": date, "suite": suite.name, "started_at": _now(), "finished_at": None, "code": version,
+        "command": f"python -m bench.all --suite {suite.name}",
         "invocations": [{"started_at": _now(), "code": version, "load_avg": _load_avg()}],
         "steps": {s.name: {"module": s.module, "args": list(s.args), "results_file": f"{s.results}-{date}.json",
-                           "status": "pending", "attempts": []} for s in steps},
+                           "status": "pending", "attempts": []} for s in suite.steps},
     }
     if version["uncommitted"]:
         logger.warning("the code has uncommitted changes: this run cannot be tied to a commit")
@@ -188,9 +216,11 @@ def run_steps(path: Path, manifest: dict[str, Any], steps: Sequence[Step], resul
     return 0
 
 
-def summarise(path: Path, manifest: dict[str, Any], repo: Path, python: str = sys.executable) -> int:
-    code = subprocess.run([python, "-m", "bench.summarise", "--date", manifest["benchmark_run"], "--run", str(path)],
-                          cwd=repo, check=False).returncode
+def finish(path: Path, manifest: dict[str, Any], suite: Suite, repo: Path, python: str = sys.executable) -> int:
+    """The suite's final module (the summary); the run is finished once it succeeds."""
+    env = {**os.environ, BENCH_DATE_ENV: manifest["benchmark_run"]}
+    code = subprocess.run([python, "-m", suite.final, "--date", manifest["benchmark_run"], "--run", str(path)],
+                          cwd=repo, env=env, check=False).returncode
     if code == 0:
         manifest["finished_at"] = _now()
         _save(path, manifest)
@@ -209,6 +239,8 @@ def plan(manifest: dict[str, Any], steps: Sequence[Step]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=sorted(SUITES), default="bench",
+                    help="bench: make bench (every benchmark); quality: make bench-quality (the shared datasets)")
     ap.add_argument("--fresh", action="store_true", help="start a new run even if one is unfinished")
     ap.add_argument("--allow-code-change", action="store_true",
                     help="resume an unfinished run although the code changed since it started (recorded)")
@@ -216,16 +248,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     RESULTS.mkdir(exist_ok=True)
-    path, manifest = open_run(RESULTS, REPO, STEPS, fresh=args.fresh,
+    suite = SUITES[args.suite]
+    path, manifest = open_run(RESULTS, REPO, suite, fresh=args.fresh,
                               allow_code_change=args.allow_code_change or args.plan)
     if args.plan:
         manifest["invocations"].pop()  # looking is not an invocation
-        print("\n".join(plan(manifest, STEPS)))
+        print("\n".join(plan(manifest, suite.steps)))
         return 0
-    logger.info("benchmark run %s (%s), invocation %d", manifest["benchmark_run"], path.name,
+    logger.info("%s run %s (%s), invocation %d", suite.name, manifest["benchmark_run"], path.name,
                 len(manifest["invocations"]))
-    code = run_steps(path, manifest, STEPS, RESULTS, REPO)
-    return code or summarise(path, manifest, REPO)
+    code = run_steps(path, manifest, suite.steps, RESULTS, REPO)
+    return code or finish(path, manifest, suite, REPO)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ The datasets live in ``../shared/datasets`` (never in the repo); a missing one i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench import bench_date, save_results
+from bench import RESULTS, bench_date, save_results
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
 
@@ -101,7 +102,17 @@ def main() -> None:
     parser.add_argument("--root", default="var/bench/quality")
     parser.add_argument("--no-profile", action="store_true", help="random protocol: socialrec's defaults, not the profile")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="a quality-<date>.json of a stopped run: keep its finished (dataset, protocol) runs, run "
+                             "the others (models already trained are reused) and write into that file")
+    parser.add_argument("--run", type=Path, default=None,
+                        help="make bench-quality's last step: print every target of quality-<date> and write "
+                             "quality-<date>.md; runs nothing")
+    parser.add_argument("--date", default=None, help="with --run: the run's date (default: $SOCIALREC_BENCH_DATE)")
     args = parser.parse_args()
+    if args.run:
+        report(RESULTS / f"quality-{args.date or bench_date()}.json", args.run)
+        return
     configure_logging("INFO", None, "bench.quality")
     os.environ.setdefault("SOCIALREC_PSEUDONYM_KEY", "bench-quality-fixed-key-not-a-secret")
     from socialrec.pipelines import all as pipeline
@@ -110,10 +121,19 @@ def main() -> None:
 
     seeds = [int(s) for s in args.seeds.split(",") if s]
     ablations = [a for a in args.ablations.split(",") if a]
+    settings = {k: v for k, v in vars(args).items() if k not in ("datasets", "protocols", "resume", "run", "date")}
     results: dict[str, Any] = {"date": bench_date(), "command": "python -m bench.quality " + " ".join(
-        f"--{k} {v}" for k, v in vars(args).items() if v not in (None, [], "")), "runs": []}
+        f"--{k} {v}" for k, v in vars(args).items() if v not in (None, [], "", False)), "settings": settings,
+        "runs": []}
+    if args.resume and args.resume.exists():
+        results = resumed_results(json.loads(args.resume.read_text()), settings, results["command"])
+    done = {(r["dataset"], r["protocol"]) for r in results["runs"] if "protocol" in r and "failed" not in r}
     spark = None
     for dataset in [d for d in args.datasets.split(",") if d]:
+        todo = [p for p in args.protocols.split(",") if p and (dataset, p) not in done]
+        if not todo:
+            logger.info("%s: every protocol done in %s, kept", dataset, args.resume)
+            continue
         root = Path(args.root).resolve() / dataset
         base = {"paths.root": str(root), "data.dataset": dataset, "logging.to_file": False, "train.epochs": args.epochs,
                 "evaluate.reports_dir": str(Path("reports").resolve())}
@@ -133,7 +153,7 @@ def main() -> None:
             t0 = time.perf_counter()
             pipeline.run(spark, cfg, only=BUILD_STAGES)
             logger.info("%s lake built in %.0fs", dataset, time.perf_counter() - t0)
-        for protocol in [p for p in args.protocols.split(",") if p]:
+        for protocol in todo:
             over = dict(base, **{"evaluate.protocol": protocol, "evaluate.seeds": seeds,
                                  "evaluate.ablations": ablations if protocol == "temporal" else []})
             if protocol == "random" and not args.no_profile:
@@ -164,7 +184,49 @@ def main() -> None:
                 print(f"  {'MET ' if v['met'] else 'MISS'} {v['target']}: ours {v['ours']:.4f} (ratio {v['ratio']:.2f})")
             out = save_results("quality", results)
             logger.info("results so far in %s", out)
-    print(f"results: {save_results('quality', results)}")
+    out = save_results("quality", results)
+    print("\n".join(target_lines(results)))
+    print(f"results: {out}")
+
+
+def resumed_results(previous: dict[str, Any], settings: dict[str, Any], command: str) -> dict[str, Any]:
+    """An interrupted run's results, ready to go on: only with the same settings (seeds, epochs, profile,
+    overrides), failed runs and missing datasets dropped so they are tried again."""
+    if previous.get("settings") != settings:
+        raise SystemExit(f"--resume: that run had the settings {previous.get('settings')}, not {settings}")
+    previous["runs"] = [r for r in previous["runs"] if "failed" not in r and "protocol" in r]
+    previous.setdefault("resumed", []).append({"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                        time.gmtime())})
+    return previous
+
+
+def target_lines(results: dict[str, Any]) -> list[str]:
+    """Every target of every (dataset, protocol) run in ``results``, one line each, MET or MISS."""
+    lines = [f"quality targets ({results['command']}):"]
+    for run in results["runs"]:
+        head = f"{run['dataset']}/{run.get('protocol', '-')}"
+        if "targets" not in run:
+            lines.append(f"  {head}: {run.get('skipped') or run.get('failed')}")
+            continue
+        for v in run["targets"]:
+            theirs = f", theirs {v['theirs']:.4f}" if "theirs" in v else ""
+            lines.append(f"  {head}: {'MET ' if v['met'] else 'MISS'} {v['target']}: ours {v['ours']:.4f}{theirs} "
+                         f"(ratio {v['ratio']:.2f})")
+    return lines
+
+
+def report(path: Path, manifest: Path) -> None:
+    """``make bench-quality``'s last step: the targets of the whole run, printed and in ``quality-<date>.md``."""
+    results = json.loads(path.read_text())
+    lines = target_lines(results)
+    print("\n".join(lines))
+    md = [f"# Quality benchmark, {results['date']}", "", f"`make bench-quality`, run manifest `{manifest.name}`; "
+          f"figures: `{path.name}`; each evaluation's report is named below.", "", "```", *lines, "```", ""]
+    for run in results["runs"]:
+        if "figures" in run:
+            md += [f"- {run['dataset']}/{run['protocol']}: report `{run['report']}`, MLflow run `{run['mlflow_run']}`, "
+                   f"{run['seconds']:.0f} s"]
+    path.with_suffix(".md").write_text("\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

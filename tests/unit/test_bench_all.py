@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import BENCH_DATE_ENV, bench_date
-from bench.all import Step, code_version, open_run, plan, run_steps, unfinished_run
+from bench.all import Step, Suite, code_version, open_run, plan, run_steps, unfinished_run
+from bench.quality import resumed_results, target_lines
 from bench.summarise import run_section
 
 # A benchmark step in miniature: writes <results>/<name>-<date>.json with the date make bench pinned, records the
@@ -49,6 +50,10 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return repo
 
 
+def _suite(results: Path, name: str = "bench") -> Suite:
+    return Suite(name, _steps(results), "bench.summarise")
+
+
 def _steps(results: Path) -> tuple[Step, ...]:
     return (Step("first", "tiny_step", (str(results), "first"), "first"),
             Step("second", "tiny_step", (str(results), "second"), "second", resume_flag="--resume"),
@@ -59,7 +64,8 @@ def test_a_run_pins_its_date_for_every_step_and_records_each(repo: Path, tmp_pat
     results = tmp_path / "results"
     results.mkdir()
     steps = _steps(results)
-    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    path, manifest = open_run(results, repo, _suite(results), fresh=False, allow_code_change=False,
+                              today="2026-01-02")
     assert path == results / "2026-01-02-run.json"
     assert run_steps(path, manifest, steps, results, repo, python=sys.executable) == 0
     saved = json.loads(path.read_text())
@@ -79,12 +85,14 @@ def test_a_stopped_run_resumes_where_it_stopped_and_a_resumable_step_gets_its_ow
     results.mkdir()
     steps = _steps(results)
     (results / "fail-second").touch()
-    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    path, manifest = open_run(results, repo, _suite(results), fresh=False, allow_code_change=False,
+                              today="2026-01-02")
     assert run_steps(path, manifest, steps, results, repo, python=sys.executable) == 3
     (results / "second-2026-01-02.json").write_text("{}")  # what the step had saved of its work before it stopped
     (results / "fail-second").unlink()
     # the next invocation, on a later day: the same run, the same date
-    path2, manifest2 = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-03")
+    path2, manifest2 = open_run(results, repo, _suite(results), fresh=False, allow_code_change=False,
+                                today="2026-01-03")
     assert path2 == path and len(manifest2["invocations"]) == 2
     assert run_steps(path2, manifest2, steps, results, repo, python=sys.executable) == 0
     saved = json.loads(path.read_text())
@@ -109,23 +117,25 @@ def test_a_run_is_not_resumed_on_other_code_unless_asked(repo: Path, tmp_path: P
     results.mkdir()
     steps = _steps(results)
     (results / "fail-first").touch()
-    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    path, manifest = open_run(results, repo, _suite(results), fresh=False, allow_code_change=False,
+                              today="2026-01-02")
     assert run_steps(path, manifest, steps, results, repo, python=sys.executable) == 3
     started_on = manifest["code"]["commit"]
 
     (repo / "notes.md").write_text("docs change, not code\n")  # a commit outside the code keeps the run resumable
     _git(repo, "commit", "-qam", "docs")
-    assert open_run(results, repo, steps, fresh=False, allow_code_change=False)[0] == path
+    assert open_run(results, repo, _suite(results), fresh=False, allow_code_change=False)[0] == path
 
     (repo / "socialrec" / "x.py").write_text("A = 2\n")
     with pytest.raises(SystemExit, match="uncommitted changes"):
-        open_run(results, repo, steps, fresh=False, allow_code_change=False)
+        open_run(results, repo, _suite(results), fresh=False, allow_code_change=False)
     _git(repo, "commit", "-qam", "code change")
     with pytest.raises(SystemExit, match=f"started on code {started_on}; the code is now"):
-        open_run(results, repo, steps, fresh=False, allow_code_change=False)
-    again, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=True)
+        open_run(results, repo, _suite(results), fresh=False, allow_code_change=False)
+    again, manifest = open_run(results, repo, _suite(results), fresh=False, allow_code_change=True)
     assert again == path and manifest["invocations"][-1]["code"]["commit"] != started_on
-    fresh, new = open_run(results, repo, steps, fresh=True, allow_code_change=False, today="2026-01-05")
+    fresh, new = open_run(results, repo, _suite(results), fresh=True, allow_code_change=False,
+                          today="2026-01-05")
     assert fresh == results / "2026-01-05-run.json" and all(s["status"] == "pending" for s in new["steps"].values())
 
 
@@ -133,7 +143,8 @@ def test_the_summary_says_how_the_run_went(repo: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
     steps = _steps(results)[:1]
-    path, manifest = open_run(results, repo, steps, fresh=False, allow_code_change=False, today="2026-01-02")
+    path, manifest = open_run(results, repo, Suite("bench", steps, "bench.summarise"), fresh=False,
+                              allow_code_change=False, today="2026-01-02")
     run_steps(path, manifest, steps, results, repo, python=sys.executable)
     attempt = manifest["steps"]["first"]["attempts"][0]
     commit = manifest["code"]["commit"]
@@ -151,3 +162,44 @@ def test_the_pinned_date_must_be_a_date(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv(BENCH_DATE_ENV, "tomorrow")
     with pytest.raises(SystemExit, match="is not a date"):
         bench_date()
+
+
+def test_each_suite_resumes_only_its_own_runs(repo: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "fail-first").touch()
+    path, manifest = open_run(results, repo, _suite(results), fresh=False, allow_code_change=False,
+                              today="2026-01-02")
+    assert run_steps(path, manifest, _suite(results).steps, results, repo, python=sys.executable) == 3
+    quality, qm = open_run(results, repo, _suite(results, "quality"), fresh=False, allow_code_change=False,
+                           today="2026-01-03")
+    assert (path.name, quality.name, qm["suite"]) == ("2026-01-02-run.json", "2026-01-03-quality-run.json", "quality")
+    assert len(qm["invocations"]) == 1  # a new quality run, not the stopped bench run
+    assert unfinished_run(results, "bench") == path and unfinished_run(results, "quality") is None  # not saved yet
+
+
+def _quality_run(dataset: str, protocol: str, **extra: object) -> dict[str, object]:
+    return {"dataset": dataset, "protocol": protocol, **extra}
+
+
+def test_a_stopped_quality_run_keeps_its_finished_evaluations_and_retries_the_rest() -> None:
+    settings = {"seeds": "42,43", "epochs": 20}
+    met = {"target": "socialrec ndcg@20 > most_popular", "ours": 0.05, "theirs": 0.02, "ratio": 2.5, "met": True}
+    previous = {"date": "2026-01-02", "command": "python -m bench.quality", "settings": settings, "runs": [
+        _quality_run("lastfm", "random", targets=[{"target": "socialrec ndcg@10 >= SEPT 0.2057", "ours": 0.19,
+                                                   "ratio": 0.92, "met": False}]),
+        _quality_run("lastfm", "temporal", skipped="one timestamp"),
+        _quality_run("ciao", "random", failed="RuntimeError('killed')"),
+        {"dataset": "filmtrust", "skipped": "folder not found"},
+        _quality_run("ciao", "temporal", targets=[met])]}
+    resumed = resumed_results(previous, settings, "python -m bench.quality --resume x")
+    assert [(r["dataset"], r["protocol"]) for r in resumed["runs"]] == [
+        ("lastfm", "random"), ("lastfm", "temporal"), ("ciao", "temporal")]
+    assert [r["command"] for r in resumed["resumed"]] == ["python -m bench.quality --resume x"]
+    assert target_lines(resumed) == [
+        "quality targets (python -m bench.quality):",
+        "  lastfm/random: MISS socialrec ndcg@10 >= SEPT 0.2057: ours 0.1900 (ratio 0.92)",
+        "  lastfm/temporal: one timestamp",
+        "  ciao/temporal: MET  socialrec ndcg@20 > most_popular: ours 0.0500, theirs 0.0200 (ratio 2.50)"]
+    with pytest.raises(SystemExit, match="that run had the settings"):
+        resumed_results(previous, {"seeds": "42", "epochs": 20}, "python -m bench.quality --resume x")
