@@ -176,7 +176,9 @@ class GraphConfig(StrictModel):
     overlap_weight: float = Field(1.0, ge=0, description="Weight of the shared-items overlap in tie strength.")
     proof_top_n: int = Field(3, ge=1, description="Strongest neighbours listed per (user, item) social proof.")
     igraph_max_edges: int = Field(
-        2_000_000, ge=0, description="Graph statistics with igraph on the driver below this size, else in Spark."
+        20_000_000, ge=0,
+        description="Graph statistics with igraph on the driver up to this many edges (and within the driver's "
+                    "budget, spark.driver_collect_fraction), else in Spark.",
     )
     pagerank_iterations: int = Field(20, ge=1)
     pagerank_damping: float = Field(0.85, gt=0, lt=1)

@@ -6,8 +6,8 @@ without edges is a component of their own (size 1) and a dangling vertex of Page
 Two engines compute components and PageRank, chosen by size:
 
 * **igraph on the driver** when the edge list (and the vertex list) has at most ``igraph_max_edges`` rows.
-  That *collects* both lists to the driver (about 100 bytes per edge in pandas, plus igraph's own copy),
-  which is why there is a limit; below it igraph is much faster than a Spark job per iteration
+  That *collects* both lists to the driver (the ids once, then each edge as two 64-bit hashes and its weight:
+  about 100 bytes an edge across the pandas, numpy and igraph copies), which is why there is a limit; below it igraph is much faster than a Spark job per iteration
   (STACK.md: PageRank on 1M edges in 0.3 s). PageRank is PRPACK's exact solution.
 * **Spark** above it (or when asked): components by min-label propagation with pointer jumping, PageRank by
   power iteration; both persist the state each iteration, ``localCheckpoint`` it every few iterations so
@@ -291,10 +291,18 @@ _IGRAPH_SCHEMA = StructType(
 )
 
 
+class VertexHashCollision(ValueError):
+    """Two vertex ids share a 64-bit hash, so the numbered edge list would be ambiguous (about 3e-8 at 1M users)."""
+
+
 def igraph_components_pagerank(graph: DataFrame, users: DataFrame | None = None, *, damping: float = 0.85) -> DataFrame:
     """``(user_id, component_id, component_size, pagerank)`` computed by igraph on the driver.
 
-    Collects the vertex and edge lists (see the module docstring for the size limit that guards this).
+    Collects the vertex list (ids) and the edge list (see the module docstring for the size limit that guards
+    this). The edges travel as 64-bit hashes of their end points (Spark's ``xxhash64``), 24 bytes an edge, not as
+    two pseudonyms of 64 characters: the driver numbers the vertices by their sorted ids and maps each hash to its
+    number with a binary search. A hash shared by two ids raises :class:`VertexHashCollision` (the caller falls back
+    to Spark).
     """
     import igraph
     import numpy as np
@@ -303,17 +311,27 @@ def igraph_components_pagerank(graph: DataFrame, users: DataFrame | None = None,
     g = _edges(graph)
     spark = g.sparkSession
     started = time.perf_counter()
-    vertex_frame = cast(pd.DataFrame, graph_vertices(graph, users).select(C.USER_ID).toPandas())
-    ids = vertex_frame[C.USER_ID].to_numpy(dtype=object)
-    if not len(ids):
+    vertex_frame = cast(pd.DataFrame, graph_vertices(graph, users)
+                        .select(C.USER_ID, F.xxhash64(C.USER_ID).alias("_h")).toPandas())
+    if not len(vertex_frame):
         return spark.createDataFrame([], _IGRAPH_SCHEMA)
-    ids.sort()
-    edges = cast(pd.DataFrame, g.select(C.SRC_USER_ID, C.DST_USER_ID, "strength").toPandas())
-    index = pd.Index(ids)
-    src = index.get_indexer(edges[C.SRC_USER_ID])
-    dst = index.get_indexer(edges[C.DST_USER_ID])
-    ig = igraph.Graph(n=len(ids), edges=np.column_stack([src, dst]).tolist(), directed=True)
-    weights = edges["strength"].to_numpy(dtype=float).tolist()
+    vertex_frame = vertex_frame.sort_values(C.USER_ID, ignore_index=True)  # vertex i = the i-th smallest id
+    ids = vertex_frame[C.USER_ID].to_numpy(dtype=object)
+    hashes = vertex_frame["_h"].to_numpy(dtype=np.int64)
+    by_hash = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[by_hash]
+    if len(sorted_hashes) > 1 and bool((sorted_hashes[1:] == sorted_hashes[:-1]).any()):
+        raise VertexHashCollision(f"two of {len(ids):,} vertex ids share a 64-bit hash")
+    edges = cast(pd.DataFrame, g.select(F.xxhash64(C.SRC_USER_ID).alias("_s"), F.xxhash64(C.DST_USER_ID).alias("_d"),
+                                        F.col("strength").cast("double").alias("_w")).toPandas())
+
+    def numbers(h: pd.Series) -> np.ndarray:
+        return by_hash[np.searchsorted(sorted_hashes, h.to_numpy(dtype=np.int64))]
+
+    ig = igraph.Graph(n=len(ids), edges=np.column_stack([numbers(edges["_s"]), numbers(edges["_d"])]), directed=True)
+    weights = edges["_w"].to_numpy(dtype=float).tolist()  # igraph takes a list (an array would be an attribute name)
+    n_edges = len(edges)
+    del edges  # the hashes are no longer needed; igraph holds the edges
     membership = np.asarray(ig.connected_components(mode="weak").membership)
     ranks = np.asarray(ig.pagerank(directed=True, damping=damping, weights=weights if weights else None))
     frame = pd.DataFrame({C.USER_ID: ids, "_c": membership, PAGERANK: ranks})
@@ -322,7 +340,7 @@ def igraph_components_pagerank(graph: DataFrame, users: DataFrame | None = None,
     smallest = grouped.transform("first")
     frame[COMPONENT_ID] = [component_id_of(s) for s in smallest]
     frame[COMPONENT_SIZE] = grouped.transform("size").astype("int64")
-    logger.info("igraph: %d vertices, %d edges, %d components (%.1f s on the driver)", len(ids), len(edges),
+    logger.info("igraph: %d vertices, %d edges, %d components (%.1f s on the driver)", len(ids), n_edges,
                 int(membership.max()) + 1, time.perf_counter() - started)
     return spark.createDataFrame(frame[[C.USER_ID, COMPONENT_ID, COMPONENT_SIZE, PAGERANK]], _IGRAPH_SCHEMA)
 
@@ -333,7 +351,7 @@ def user_graph_features(
     *,
     iterations: int = 20,
     damping: float = 0.85,
-    igraph_max_edges: int = 2_000_000,
+    igraph_max_edges: int = 20_000_000,
     engine: Engine = "auto",
 ) -> DataFrame:
     """gold.user_graph_features rows: degrees, component, PageRank for every vertex (see the module
@@ -345,9 +363,13 @@ def user_graph_features(
         engine = "igraph" if max(n_edges, n_vertices) <= igraph_max_edges else "spark"
         logger.info("graph statistics with %s (%d edges, %d vertices; igraph_max_edges=%d)", engine, n_edges,
                     n_vertices, igraph_max_edges)
+    stats: DataFrame | None = None
     if engine == "igraph":
-        stats = igraph_components_pagerank(graph, users, damping=damping)
-    else:
+        try:
+            stats = igraph_components_pagerank(graph, users, damping=damping)
+        except VertexHashCollision as exc:
+            logger.warning("graph statistics with spark instead of igraph: %s", exc)
+    if stats is None:
         comps = connected_components(graph, users)
         ranks = pagerank(graph, users, iterations=iterations, damping=damping)
         stats = comps.join(ranks, C.USER_ID)

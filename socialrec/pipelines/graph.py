@@ -54,7 +54,9 @@ from socialrec.schema.tables import (
 )
 
 logger = logging.getLogger(__name__)
-DRIVER_BYTES_PER_EDGE = 200
+# igraph's statistics on the driver, per edge (and per vertex): the hashed edge list in pandas (24 B), the vertex
+# numbers (32 B), igraph's edge and index vectors (~32 B), the weights as a list of floats (32 B), slack.
+DRIVER_BYTES_PER_EDGE = 150
 
 GOLD_GRAPH_TABLES: tuple[TableSpec, ...] = (
     GOLD_SOCIAL_GRAPH, GOLD_NEIGHBOURHOODS, GOLD_SOCIAL_PROOF, GOLD_USER_GRAPH_FEATURES,
@@ -93,8 +95,8 @@ def replace_source(lake: Lake, df: DataFrame, spec: TableSpec, source: str) -> i
 
 
 def stats_engine(spark: SparkSession, cfg: AppConfig, edges: int, vertices: int) -> Engine:
-    """igraph on the driver for graphs up to ``graph.igraph_max_edges`` that fit the driver's budget (about 200 B
-    an edge across the pandas and igraph copies); Spark, distributed, for anything larger."""
+    """igraph on the driver for graphs up to ``graph.igraph_max_edges`` that fit the driver's budget (about 150 B
+    an edge across the pandas, numpy and igraph copies); Spark, distributed, for anything larger."""
     if max(edges, vertices) > cfg.graph.igraph_max_edges:
         return "spark"
     if not fits_on_driver(spark, cfg, edges + vertices, DRIVER_BYTES_PER_EDGE):
