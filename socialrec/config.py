@@ -397,6 +397,12 @@ class EvaluateConfig(StrictModel):
         None, description="train/validation/test shares of the random split; default 8:1:1 (7:1:2 for ciao)."
     )
     split_seed: int = Field(2020, description="Seed of the random per-user split.")
+    random_sequences: Literal["bag", "earlier"] = Field(
+        "bag",
+        description="random protocol, a training example's input items: bag = the user's other training items (a "
+                    "seeded sample of up to examples.sequence_length, as the evaluation query holds them); earlier = "
+                    "only the training items before it in time (the temporal reading; before 2026-11-25).",
+    )
     ks: list[int] = Field(default_factory=lambda: [10, 20, 50], description="Cut-offs of every metric.")
     splits: list[HeldOutSplit] = Field(
         default_factory=lambda: list(typing.get_args(HeldOutSplit)), description="Held-out splits to evaluate."

@@ -72,19 +72,37 @@ def protocol_pairs(examples: DataFrame, protocol: str, ratios: Sequence[float], 
     return split.select(F.col(USER).alias("user_idx"), F.col(ITEM).alias("item_idx"), "split").join(ids, "user_idx")
 
 
-def protocol_examples(examples: DataFrame, splits: DataFrame, sequence_length: int) -> DataFrame:
+def protocol_examples(examples: DataFrame, splits: DataFrame, sequence_length: int, *, bag: bool = False,
+                      seed: int = 0) -> DataFrame:
     """``gold.examples``-shaped rows relabelled by a protocol's ``splits(user_idx, item_idx, split)``.
 
     One example per (user, item) pair (its earliest event: implicit feedback, as in the literature's random
-    protocol). A training example's sequence is the user's previous ``sequence_length`` *training* items only,
-    so no item the protocol holds out can reach a model input; other splits' examples get an empty sequence
-    (their queries are built from the training history at evaluation time).
+    protocol). A training example's sequence holds *training* items only, so no item the protocol holds out can
+    reach a model input; other splits' examples get an empty sequence (their queries are built from the training
+    history at evaluation time). Which training items:
+
+    * ``bag=False``: the user's previous ``sequence_length`` training items in time;
+    * ``bag=True`` (the random protocol's default, ``evaluate.random_sequences``): the user's *other* training
+      items, the first ``sequence_length`` in a seeded hash order. The random split ignores time, so "previous"
+      means little there (on LastFM every pair has the same timestamp), and the evaluation's query is the
+      user's training items as a whole; with "previous" the first examples of every user had (almost) empty
+      inputs, unlike any query.
+
+    ``bag=True`` gathers each user's training items on every one of their rows before slicing, so it costs the
+    square of the largest user's item count (fine for the public datasets it is meant for).
     """
     first = Window.partitionBy("user_idx", "item_idx").orderBy(C.TS, C.EVENT_ID)
     one = examples.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n", "split")
     labelled = one.join(splits.select("user_idx", "item_idx", "split"), ["user_idx", "item_idx"]).withColumn(
         "_train", F.col("split") == "train"
     )
-    earlier = Window.partitionBy("user_idx", "_train").orderBy(C.TS, C.EVENT_ID).rowsBetween(-sequence_length, -1)
-    seq = F.when(F.col("_train"), F.collect_list("item_idx").over(earlier)).otherwise(F.array().cast("array<int>"))
+    if bag:
+        keyed = F.struct(F.xxhash64(F.lit(seed), "user_idx", "item_idx").alias("h"), F.col("item_idx").alias("i"))
+        in_hash_order = F.array_sort(F.collect_list(keyed).over(Window.partitionBy("user_idx", "_train")))
+        others = F.filter(in_hash_order, lambda s: s["i"] != F.col("item_idx"))
+        items = F.transform(F.slice(others, 1, sequence_length), lambda s: s["i"])
+    else:
+        earlier = Window.partitionBy("user_idx", "_train").orderBy(C.TS, C.EVENT_ID).rowsBetween(-sequence_length, -1)
+        items = F.collect_list("item_idx").over(earlier)
+    seq = F.when(F.col("_train"), items).otherwise(F.array().cast("array<int>"))
     return labelled.withColumn("seq_item_idx", seq.cast("array<int>")).select(*GOLD_EXAMPLES.column_names)

@@ -126,12 +126,15 @@ def train_variant(spark: SparkSession, cfg: AppConfig, lake: Lake, source: str, 
     else:
         mine = F.col(C.SOURCE) == source
         splits = lake.read(GOLD_EVAL_SPLITS).where(mine & (F.col("protocol") == "random"))
-        examples = protocol_examples(lake.read(GOLD_EXAMPLES).where(mine), splits, cfg.examples.sequence_length)
+        bag = cfg.evaluate.random_sequences == "bag"
+        examples = protocol_examples(lake.read(GOLD_EXAMPLES).where(mine), splits, cfg.examples.sequence_length,
+                                     bag=bag, seed=cfg.evaluate.split_seed)
         history = examples.where(F.col("split") == "train").select("user_idx", "item_idx", C.TS, C.EVENT_ID)
         # The split is a function of gold.examples (its version is in the key) and of the ratios and seed (in
-        # the label), not of gold.eval_splits' version: rewriting the same split does not retrain.
+        # the label), not of gold.eval_splits' version: rewriting the same split does not retrain. The inputs'
+        # reading is in the label too ("earlier" keeps the label models trained before the option had).
         versions = {s.qualified_name: lake.version(s) for s in train.INPUTS}
-        label = f"random-{ratios_for(cfg, source)}-{cfg.evaluate.split_seed}"
+        label = f"random-{ratios_for(cfg, source)}-{cfg.evaluate.split_seed}" + ("-bag" if bag else "")
         data = train.TrainingData(label, examples, history, None, versions)
     return train.run(spark, vcfg, data)
 

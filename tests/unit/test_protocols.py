@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from socialrec.evaluation.protocols import random_user_split, temporal_pairs
@@ -80,6 +81,33 @@ def test_protocol_examples_one_per_pair_and_train_only_sequences(spark: SparkSes
             "split string, event_id string, item_idx int, seq_item_idx array<int>",
         ),
     )
+
+
+def test_random_protocol_bags_hold_the_users_other_training_items(spark: SparkSession) -> None:
+    from datetime import datetime
+
+    from socialrec.evaluation.protocols import protocol_examples
+
+    def ex(user: int, item: int) -> tuple[object, ...]:  # one timestamp for all, as in LastFM
+        return ("train", f"u{user}", user, f"i{item}", item, f"e{user}-{item}", "rating", datetime(2020, 1, 1), [],
+                [], "s")
+
+    examples = spark.createDataFrame([ex(0, i) for i in (1, 2, 3, 4)] + [ex(1, 7)], EXAMPLE_COLS)
+    splits = spark.createDataFrame([(0, 1, "train"), (0, 2, "train"), (0, 3, "test"), (0, 4, "train"),
+                                    (1, 7, "train")], "user_idx int, item_idx int, split string")
+    got = protocol_examples(examples, splits, sequence_length=5, bag=True, seed=3).select(
+        "user_idx", "item_idx", "split", F.array_sort("seq_item_idx").alias("seq"))
+    assertDataFrameEqual(got, spark.createDataFrame(
+        # every other training item, whatever the order in time; never the held-out item 3 nor the example's own
+        [(0, 1, "train", [2, 4]), (0, 2, "train", [1, 4]), (0, 3, "test", []), (0, 4, "train", [1, 2]),
+         (1, 7, "train", [])],
+        "user_idx int, item_idx int, split string, seq array<int>"))
+    # a user with more training items than sequence_length gets a seeded sample, the same on every run
+    capped = protocol_examples(examples, splits, sequence_length=1, bag=True, seed=3).where("user_idx = 0")
+    rows = {r["item_idx"]: r["seq_item_idx"] for r in capped.collect()}
+    again = {r["item_idx"]: r["seq_item_idx"] for r in
+             protocol_examples(examples, splits, sequence_length=1, bag=True, seed=3).where("user_idx = 0").collect()}
+    assert rows == again and rows[3] == [] and all(len(rows[i]) == 1 and rows[i][0] not in (i, 3) for i in (1, 2, 4))
 
 
 def test_protocol_pairs_carry_the_user_id(spark: SparkSession) -> None:
