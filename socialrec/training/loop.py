@@ -397,6 +397,7 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
             _atomic_json(baseline, ckpt_dir / "baseline.json")
 
     n_items = model.spec.n_items
+    all_items = torch.arange(n_items, device=device)
     gen = torch.Generator(device="cpu").manual_seed(seed * 1000 + rank)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and job.get("bf16") else _null_context()
     stopped_early = False
@@ -432,7 +433,10 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
                 batch = next(batches)
                 user_idx, item_idx = batch["user_idx"].long().to(device), batch["item_idx"].long().to(device)
                 seq, nbrs = batch["seq"].long().to(device), batch["neighbours"].long().to(device)
-                neg = torch.randint(n_items, (job["extra_negatives"],), generator=gen).to(device) if job["extra_negatives"] else None
+                if model.spec.full_softmax:  # every item is a negative (the loss's exact softmax)
+                    neg = all_items
+                else:
+                    neg = torch.randint(n_items, (job["extra_negatives"],), generator=gen).to(device) if job["extra_negatives"] else None
                 with autocast:
                     u, v, v_neg = ddp(user_idx, seq, nbrs, item_idx, neg)
                     loss = model.loss(u, v, item_idx, v_neg, neg)

@@ -67,6 +67,8 @@ class ModelSpec:
         dropout: dropout in the sequence encoder and MLPs (default: 0.1).
         temperature: tau of the softmax (default: 0.07).
         logq_correction: subtract log expected counts from the logits (default: True).
+        full_softmax_max_items: a catalogue of at most this many items is trained with a softmax over every item
+            (:attr:`full_softmax`), not sampled negatives; 0 = never (default).
     """
 
     n_users: int
@@ -89,6 +91,13 @@ class ModelSpec:
     dropout: float = 0.1
     temperature: float = 0.07
     logq_correction: bool = True
+    full_softmax_max_items: int = 0
+
+    @property
+    def full_softmax(self) -> bool:
+        """Whether training scores every item (exact softmax): small catalogues, where all item vectors per step
+        cost little and sampled negatives only approximate the full ranking the model is judged on."""
+        return 0 < self.n_items <= self.full_softmax_max_items
 
     def __post_init__(self) -> None:
         if not (self.use_item_id or (self.use_text and self.text_dim) or self.use_category):
@@ -263,8 +272,15 @@ class SocialTwoTower(nn.Module):
         v_neg: Tensor | None = None,
         neg_idx: Tensor | None = None,
     ) -> Tensor:
-        """Sampled-softmax cross-entropy with in-batch (and optional uniform) negatives; see module docstring."""
+        """Sampled-softmax cross-entropy with in-batch (and optional uniform) negatives; see module docstring.
+
+        With :attr:`ModelSpec.full_softmax`, ``v_neg`` holds every item's vector (``neg_idx`` = all item indices)
+        and the loss is the exact softmax over the catalogue: no sampling, so no logQ correction."""
         tau = self.spec.temperature
+        if self.spec.full_softmax:
+            if v_neg is None or v_neg.shape[0] != self.spec.n_items:
+                raise ValueError("full softmax: pass every item's vector as v_neg (negatives = all item indices)")
+            return F.cross_entropy((u @ v_neg.T / tau).float(), item_idx)
         logits = u @ v.T / tau
         if self.spec.logq_correction:
             logits = logits - (self.item_log_q[item_idx] + math.log(v.shape[0]))[None, :]

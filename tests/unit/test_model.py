@@ -118,6 +118,25 @@ def test_extra_negatives_equal_to_the_positive_are_masked() -> None:
     assert with_other.item() == pytest.approx(-(1.0 - math.log(math.exp(1.0) + math.exp(0.0))), abs=1e-6)
 
 
+def test_full_softmax_is_the_exact_cross_entropy_over_the_catalogue() -> None:
+    model = make(temperature=0.5, full_softmax_max_items=N_ITEMS)
+    assert model.spec.full_softmax and not make(full_softmax_max_items=N_ITEMS - 1).spec.full_softmax
+    assert not make().spec.full_softmax  # 0 = never
+    u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    every = torch.tensor([[float(i), 1.0] for i in range(N_ITEMS)])  # stand-ins for the catalogue's vectors
+    items = torch.tensor([3, 0])
+    got = model.loss(u, torch.zeros(2, 2), items, every, torch.arange(N_ITEMS))
+
+    def ce(logits: list[float], target: int) -> float:
+        return -(logits[target] - math.log(sum(math.exp(x) for x in logits)))
+
+    # no logQ correction and no in-batch columns: row r scores item i as <u_r, every_i> / 0.5
+    expected = (ce([2.0 * i for i in range(N_ITEMS)], 3) + ce([2.0] * N_ITEMS, 0)) / 2
+    assert got.item() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="every item's vector"):
+        model.loss(u, torch.zeros(2, 2), items)
+
+
 def test_branches_switch_off() -> None:
     no_social = make(use_social=False)
     assert no_social.social_q is None
