@@ -203,3 +203,14 @@ def test_a_stopped_quality_run_keeps_its_finished_evaluations_and_retries_the_re
         "  ciao/temporal: MET  socialrec ndcg@20 > most_popular: ours 0.0500, theirs 0.0200 (ratio 2.50)"]
     with pytest.raises(SystemExit, match="that run had the settings"):
         resumed_results(previous, {"seeds": "42", "epochs": 20}, "python -m bench.quality --resume x")
+
+
+def test_tuning_variants_are_named_overrides_with_yaml_values() -> None:
+    from bench.tune import parse_variant
+
+    assert parse_variant("soft: train.model.temperature=0.1, evaluate.random_sequences=earlier, train.x=true") == (
+        "soft", {"train.model.temperature": 0.1, "evaluate.random_sequences": "earlier", "train.x": True})
+    assert parse_variant("profile:") == ("profile", {})
+    for bad in ("no colon", ": a=1", "n: a"):
+        with pytest.raises(SystemExit):
+            parse_variant(bad)
