@@ -221,6 +221,11 @@ class ModelConfig(StrictModel):
     dropout: float = Field(0.1, ge=0, lt=1)
     temperature: float = Field(0.07, gt=0, description="Softmax temperature over cosine scores.")
     logq_correction: bool = Field(True, description="Correct in-batch negatives for item frequency (Yi et al. 2019).")
+    neighbour_items: int = Field(
+        0, ge=0,
+        description="Social branch: each sampled neighbour is the mean of their (up to) this many latest training "
+                    "items through the item tower, not their id embedding; 0 = id embeddings.",
+    )
     full_softmax_max_items: int = Field(
         0, ge=0,
         description="Softmax over the whole catalogue instead of in-batch (+ extra) negatives when it has at most this "

@@ -53,7 +53,14 @@ from socialrec.schema.tables import (
     TableSpec,
     all_tables,
 )
-from socialrec.training.data import item_catalogue, item_positive_counts, query_rows, split_start, training_rows
+from socialrec.training.data import (
+    item_catalogue,
+    item_positive_counts,
+    query_rows,
+    split_start,
+    training_rows,
+    user_item_bags,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +144,21 @@ def build_catalogue(lake: Lake, examples: DataFrame, cfg: AppConfig, source: str
     os.replace(tmp, path)
     return {"text_dim": int(text_dim), "n_categories": int(category.max()) + 1, "n_brands": int(brand.max()) + 1,
             "items_with_text": int(has.sum())}
+
+
+def write_user_items(lake: Lake, cfg: AppConfig, history: DataFrame, n_users: int, size: int, path: Path) -> Path:
+    """``[n_users, size]`` int32, each user's latest training items (PAD -1), for the social branch's
+    ``neighbour_items``; collected to the driver (bounded by the driver budget)."""
+    ensure_fits_on_driver(lake.spark, cfg, f"the neighbours' item bags ({n_users:,} users x {size})", n_users,
+                          8 * size + 120, "lower train.model.neighbour_items")
+    bags = np.full((n_users, size), -1, dtype=np.int32)
+    rows: pd.DataFrame = user_item_bags(history, size).toPandas()
+    for user, items in zip(rows["user_idx"].to_numpy(), rows["items"], strict=True):
+        bags[int(user), : len(items)] = items
+    tmp = path.with_name("user_items.tmp.npy")
+    np.save(tmp, bags)
+    os.replace(tmp, path)
+    return path
 
 
 def _max_index(df: DataFrame, col: str) -> int:
@@ -231,6 +253,11 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
         )
     history = data.history
     t1, t2 = data.cutoffs or (None, None)
+    bags_path = None
+    if spec.neighbour_items and spec.use_social:
+        # What the model may know of a neighbour: the training period only (before t1 under the temporal split).
+        before = history if t1 is None else history.where(F.col(C.TS) < F.lit(t1))
+        bags_path = write_user_items(lake, cfg, before, n_users, spec.neighbour_items, run_dir / "user_items.npy")
     n_valid = _write_queries(query_rows(examples, history, "validation", ["train"], t1, seq_len, n_nb), run_dir / "valid", 2 * world)
     n_test = _write_queries(query_rows(examples, history, "test", ["train", "validation"], t2, seq_len, n_nb), run_dir / "test", 2 * world)
     if n_valid == 0:
@@ -267,6 +294,7 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
         job = {
             "spec": spec.to_dict(),
             "catalogue_path": str(run_dir / "catalogue.npz"),
+            "user_items_path": str(bags_path) if bags_path else None,
             "converter": converter,
             "valid_dir": str(run_dir / "valid"),
             "test_dir": str(run_dir / "test"),

@@ -52,6 +52,18 @@ def training_rows(examples: DataFrame, seq_len: int, n_neighbours: int) -> DataF
     )
 
 
+def user_item_bags(history: DataFrame, size: int) -> DataFrame:
+    """``user_idx, items``: each user's ``size`` most recent distinct training items (``history``: ``user_idx,
+    item_idx, ts, event_id``), newest first; what a neighbour looks like to the social branch when
+    ``train.model.neighbour_items`` is set."""
+    latest = history.groupBy("user_idx", "item_idx").agg(F.max(F.struct(C.TS, C.EVENT_ID)).alias("_last"))
+    newest_first = Window.partitionBy("user_idx").orderBy(F.col("_last").desc(), "item_idx")
+    return (latest.withColumn("_r", F.row_number().over(newest_first)).where(F.col("_r") <= size)
+            .groupBy("user_idx")
+            .agg(F.transform(F.array_sort(F.collect_list(F.struct("_r", "item_idx"))), lambda s: s["item_idx"])
+                 .cast("array<int>").alias("items")))
+
+
 def split_start(examples: DataFrame, split: str) -> Any:
     """The first timestamp of ``split`` (= its split point t1 or t2: the quantile is a positive's own ts)."""
     row = examples.where(F.col("split") == split).agg(F.min(C.TS)).first()

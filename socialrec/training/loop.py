@@ -59,12 +59,14 @@ def build_model(job: dict[str, Any]) -> Any:
     from socialrec.training.model import ModelSpec, SocialTwoTower
 
     cat = np.load(job["catalogue_path"])
+    bags = job.get("user_items_path")
     return SocialTwoTower(
         ModelSpec(**job["spec"]),
         item_text=torch.from_numpy(cat["item_text"]),
         item_category=torch.from_numpy(cat["item_category"]),
         item_brand=torch.from_numpy(cat["item_brand"]),
         item_log_q=torch.from_numpy(cat["item_log_q"]),
+        user_items=torch.from_numpy(np.load(bags)) if bags else None,
     )
 
 
@@ -433,10 +435,10 @@ def train_fn(job: dict[str, Any]) -> dict[str, Any]:
                 batch = next(batches)
                 user_idx, item_idx = batch["user_idx"].long().to(device), batch["item_idx"].long().to(device)
                 seq, nbrs = batch["seq"].long().to(device), batch["neighbours"].long().to(device)
-                if model.spec.full_softmax:  # every item is a negative (the loss's exact softmax)
-                    neg = all_items
-                else:
-                    neg = torch.randint(n_items, (job["extra_negatives"],), generator=gen).to(device) if job["extra_negatives"] else None
+                # With a full softmax every item is a negative (the loss's exact softmax over the catalogue).
+                neg = all_items if model.spec.full_softmax else (
+                    torch.randint(n_items, (job["extra_negatives"],), generator=gen).to(device)
+                    if job["extra_negatives"] else None)
                 with autocast:
                     u, v, v_neg = ddp(user_idx, seq, nbrs, item_idx, neg)
                     loss = model.loss(u, v, item_idx, v_neg, neg)

@@ -67,6 +67,9 @@ class ModelSpec:
         dropout: dropout in the sequence encoder and MLPs (default: 0.1).
         temperature: tau of the softmax (default: 0.07).
         logq_correction: subtract log expected counts from the logits (default: True).
+        neighbour_items: the social branch sees each neighbour as the mean of their (up to) this many training
+            items (``user_items``, through :meth:`SocialTwoTower.item_base`) instead of their id embedding; 0 =
+            id embeddings (default).
         full_softmax_max_items: a catalogue of at most this many items is trained with a softmax over every item
             (:attr:`full_softmax`), not sampled negatives; 0 = never (default).
     """
@@ -91,6 +94,7 @@ class ModelSpec:
     dropout: float = 0.1
     temperature: float = 0.07
     logq_correction: bool = True
+    neighbour_items: int = 0
     full_softmax_max_items: int = 0
 
     @property
@@ -128,12 +132,15 @@ class SocialTwoTower(nn.Module):
         item_category: ``[n_items]`` category ids (0 = unknown).
         item_brand: ``[n_items]`` brand ids (0 = unknown).
         item_log_q: ``[n_items]`` log of each item's share of the training positives (logQ correction).
+        user_items: ``[n_users, neighbour_items]`` each user's latest training items (PAD = -1), when
+            ``spec.neighbour_items``: what the social branch sees of a neighbour.
     """
 
     item_text: Tensor
     item_category: Tensor
     item_brand: Tensor
     item_log_q: Tensor
+    user_items: Tensor | None
 
     def __init__(
         self,
@@ -142,6 +149,7 @@ class SocialTwoTower(nn.Module):
         item_category: Tensor | None = None,
         item_brand: Tensor | None = None,
         item_log_q: Tensor | None = None,
+        user_items: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -151,6 +159,14 @@ class SocialTwoTower(nn.Module):
         self.register_buffer("item_brand", _or_zeros(item_brand, (n_items,), torch.long))
         uniform = torch.full((n_items,), -math.log(max(n_items, 1)))
         self.register_buffer("item_log_q", uniform if item_log_q is None else item_log_q.float())
+        bags = None
+        if spec.neighbour_items and spec.use_social:
+            bags = torch.full((spec.n_users, spec.neighbour_items), -1, dtype=torch.int32)
+            if user_items is not None:
+                bags = user_items.to(torch.int32)
+                if tuple(bags.shape) != (spec.n_users, spec.neighbour_items):
+                    raise ValueError(f"user_items must be [{spec.n_users}, {spec.neighbour_items}], not {list(bags.shape)}")
+        self.register_buffer("user_items", bags)
 
         self.item_emb = nn.Embedding(n_items, d) if spec.use_item_id else None
         self.text_proj = nn.Linear(spec.text_dim, d) if spec.use_text and spec.text_dim else None
@@ -158,7 +174,9 @@ class SocialTwoTower(nn.Module):
         self.brand_emb = nn.Embedding(spec.n_brands, d) if spec.use_category else None
         self.item_mlp = _mlp(d, spec.dropout)
 
-        self.user_emb = nn.Embedding(spec.n_users, d) if spec.use_user_id or spec.use_social else None
+        # Neighbours need ids only when the social branch sees them as id embeddings.
+        ids_for_social = spec.use_social and not spec.neighbour_items
+        self.user_emb = nn.Embedding(spec.n_users, d) if spec.use_user_id or ids_for_social else None
         self.seq_pos = nn.Embedding(spec.seq_len, d) if spec.use_sequence else None
         self.seq_encoder: nn.TransformerEncoder | None = None
         if spec.use_sequence and spec.seq_encoder == "transformer":
@@ -228,11 +246,21 @@ class SocialTwoTower(nn.Module):
         return out[:, -1, :] * has_any
 
     def aggregate_neighbours(self, query: Tensor, neighbours: Tensor) -> Tensor:
-        """Attention over sampled neighbours ``[B, N]`` (PAD = -1) with ``query`` ``[B, dim]``; zero if none."""
-        assert self.user_emb is not None and self.social_q is not None
-        assert self.social_k is not None and self.social_v is not None
+        """Attention over sampled neighbours ``[B, N]`` (PAD = -1) with ``query`` ``[B, dim]``; zero if none.
+
+        A neighbour is their id embedding, or (``spec.neighbour_items``) the mean of their latest training items
+        through the item tower's base; a neighbour without training items then takes no part."""
+        assert self.social_q is not None and self.social_k is not None and self.social_v is not None
         mask = neighbours >= 0
-        nb = self.user_emb(neighbours.clamp(min=0))
+        if self.user_items is not None:
+            items = self.user_items[neighbours.clamp(min=0)].long()  # [B, N, M]
+            present = items >= 0
+            h = self.item_base(items) * present[..., None]
+            nb = h.sum(2) / present.sum(2, keepdim=True).clamp(min=1)
+            mask = mask & present.any(2)
+        else:
+            assert self.user_emb is not None
+            nb = self.user_emb(neighbours.clamp(min=0))
         q = self.social_q(query)[:, None, :]
         scores = (q * self.social_k(nb)).sum(-1) / math.sqrt(self.spec.dim)
         att = torch.softmax(scores.masked_fill(~mask, _NEG), dim=1) * mask

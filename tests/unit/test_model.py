@@ -137,6 +137,33 @@ def test_full_softmax_is_the_exact_cross_entropy_over_the_catalogue() -> None:
         model.loss(u, torch.zeros(2, 2), items)
 
 
+def test_neighbours_as_item_bags_replace_their_id_embeddings() -> None:
+    torch.manual_seed(0)
+    spec = ModelSpec(n_users=N_USERS, n_items=N_ITEMS, dim=8, seq_len=L, n_neighbours=N, text_dim=5, seq_heads=2,
+                     use_user_id=False, neighbour_items=3)
+    bags = torch.full((N_USERS, 3), -1, dtype=torch.int32)
+    bags[4] = torch.tensor([1, 2, -1], dtype=torch.int32)
+    bags[2] = torch.tensor([7, -1, -1], dtype=torch.int32)  # user 3 (and 5) have no training items
+    model = SocialTwoTower(spec, item_text=torch.randn(N_ITEMS, 5), user_items=bags).eval()
+    assert model.user_emb is None  # no id is embedded: neither the user's nor the neighbours'
+    query = torch.randn(3, 8)
+    nbrs = torch.tensor([[4, -1, -1], [3, 5, -1], [2, 3, 4]])
+    got = model.aggregate_neighbours(query, nbrs)
+    assert torch.equal(got[1], torch.zeros(8))  # neighbours without items take no part
+    assert model.social_q is not None and model.social_k is not None and model.social_v is not None
+    with torch.no_grad():
+        four = model.item_base(torch.tensor([1, 2])).mean(0)
+        two = model.item_base(torch.tensor([7]))[0]
+        # row 2: attention over neighbours 2 and 4 only (3 has no items), each the mean of their bag
+        keys = model.social_k(torch.stack([two, four]))
+        att = torch.softmax(keys @ model.social_q(query[2]) / math.sqrt(8), dim=0)
+        expected = att[0] * model.social_v(two) + att[1] * model.social_v(four)
+        assert torch.allclose(got[0], model.social_v(four), atol=1e-6)  # one neighbour: all the attention
+    assert torch.allclose(got[2], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="user_items must be"):
+        SocialTwoTower(spec, user_items=torch.zeros(N_USERS, 2, dtype=torch.int32))
+
+
 def test_branches_switch_off() -> None:
     no_social = make(use_social=False)
     assert no_social.social_q is None

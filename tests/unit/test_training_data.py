@@ -16,6 +16,7 @@ from socialrec.training.data import (
     query_rows,
     split_start,
     training_rows,
+    user_item_bags,
 )
 
 EX_SCHEMA = "split string, user_idx int, item_idx int, event_id string, ts timestamp, seq_item_idx array<int>, neighbour_idx array<int>"
@@ -105,3 +106,12 @@ def test_item_catalogue_and_counts(spark) -> None:  # type: ignore[no-untyped-de
     assertDataFrameEqual(got, expected)
     counts = item_positive_counts(examples(spark))
     assertDataFrameEqual(counts, [Row(item_idx=10, n=2), Row(item_idx=11, n=1)])
+
+
+def test_user_item_bags_are_each_users_latest_distinct_training_items(spark) -> None:  # type: ignore[no-untyped-def]
+    history = spark.createDataFrame(
+        [(0, 5, ts(1), "a"), (0, 6, ts(2), "b"), (0, 5, ts(3), "c"), (0, 7, ts(3), "d"), (1, 9, ts(1), "e")],
+        "user_idx int, item_idx int, ts timestamp, event_id string")
+    # user 0: item 5 last seen on day 3 (event c), 7 on day 3 (event d, later), 6 on day 2; newest first, two kept
+    assertDataFrameEqual(user_item_bags(history, 2), spark.createDataFrame(
+        [(0, [7, 5]), (1, [9])], "user_idx int, items array<int>"))
