@@ -5,10 +5,11 @@ without edges is a component of their own (size 1) and a dangling vertex of Page
 
 Two engines compute components and PageRank, chosen by size:
 
-* **igraph on the driver** when the edge list (and the vertex list) has at most ``igraph_max_edges`` rows.
-  That *collects* both lists to the driver (the ids once, then each edge as two 64-bit hashes and its weight:
-  about 100 bytes an edge across the pandas, numpy and igraph copies), which is why there is a limit; below it igraph is much faster than a Spark job per iteration
-  (STACK.md: PageRank on 1M edges in 0.3 s). PageRank is PRPACK's exact solution.
+* **igraph on the driver** when the edge list (and the vertex list) has at most ``igraph_max_edges`` rows and
+  fits the driver's budget. That *collects* both lists to the driver (the ids once, then each edge as two 64-bit
+  hashes and its weight: about 150 bytes an edge across the pandas, numpy and igraph copies), which is why there
+  is a limit; below it igraph is much faster than a Spark job per iteration (STACK.md: PageRank on 1M edges in
+  0.3 s). PageRank is PRPACK's exact solution.
 * **Spark** above it (or when asked): components by min-label propagation with pointer jumping, PageRank by
   power iteration; both persist the state each iteration, ``localCheckpoint`` it every few iterations so
   the plan (lineage) stays short, and stop once nothing changes (components) or the L1 change falls below
