@@ -41,7 +41,7 @@ DEV = [
     "ruff>=0.6",
     "mypy>=1.10",
     "types-PyYAML",
-    "duckdb>=1.0,<2",
+    "duckdb>=2.0,<3",
     "psutil>=5.9",
     # make lint: scripts/check_secrets.py (also run by tests/unit/test_secrets_scan.py)
     "detect-secrets==1.5.0",

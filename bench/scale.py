@@ -378,6 +378,9 @@ def main() -> None:
     results["load_avg_end"] = load_avg()
     out = save_results("scale", results)
     console.print(f"written {out.relative_to(REPO)}; summary: python -m bench.summarise")
+    failed = [f"{int(n):,} events: {s['failed']}" for n, s in results["sizes"].items() if "failed" in s]
+    if failed:  # a caller (make bench) must not take a stopped run for a finished one
+        raise SystemExit(f"stages failed ({'; '.join(failed)}): fix and resume with --resume {out.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ def configure_defaults(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSe
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.warehouse.dir", str(tmp / "spark-warehouse"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={tmp / 'derby'}")
+        # Iterative jobs (MLlib ALS) checkpoint to cut their lineage; their files go once nothing refers to them.
+        .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
     )
     if cfg.env != "cluster":
         # Local runs own the JVM: keep its scratch space under our tmp dir, not /tmp of the whole machine.

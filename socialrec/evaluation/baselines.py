@@ -284,17 +284,30 @@ class FactorScorer:
 
 
 def fit_als(train: Any, n_users: int, n_items: int, rank: int = 64, reg: float = 0.01, alpha: float = 40.0,
-            iterations: int = 15, seed: int = 42) -> FactorScorer:
+            iterations: int = 15, seed: int = 42, checkpoint_dir: str | None = None,
+            checkpoint_interval: int = 5) -> FactorScorer:
     """Spark MLlib ALS with implicit feedback on a ``user, item`` DataFrame; returns its factors as a scorer.
 
     The factors are ``(n_users + n_items) x rank`` numbers: small next to the interactions they summarise.
+
+    Each ALS iteration adds to the factors' lineage, and serialising a task of a long one overflows the driver's
+    stack (``Task serialization failed: java.lang.StackOverflowError``, seen at 15 iterations on 300k users).
+    MLlib cuts the lineage every ``checkpoint_interval`` iterations only when the SparkContext has a checkpoint
+    directory, so ``checkpoint_dir`` is set as that directory when none is (the session's checkpoint files are
+    removed once unreferenced: ``spark.cleaner.referenceTracking.cleanCheckpoints``).
     """
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import functions as F
 
+    sc = train.sparkSession.sparkContext
+    if checkpoint_dir and sc.getCheckpointDir() is None:
+        sc.setCheckpointDir(checkpoint_dir)
+    if sc.getCheckpointDir() is None:
+        logger.warning("ALS without a checkpoint directory: %d iterations may overflow the stack", iterations)
     data = train.groupBy("user", "item").agg(F.count(F.lit(1)).cast("float").alias("rating"))
     model = ALS(rank=rank, regParam=reg, alpha=alpha, maxIter=iterations, implicitPrefs=True, seed=seed,
-                userCol="user", itemCol="item", ratingCol="rating", coldStartStrategy="drop").fit(data)
+                userCol="user", itemCol="item", ratingCol="rating", coldStartStrategy="drop",
+                checkpointInterval=checkpoint_interval).fit(data)
     users = np.zeros((n_users, rank), dtype=np.float32)
     items = np.zeros((n_items, rank), dtype=np.float32)
     for r in model.userFactors.toLocalIterator():

@@ -232,7 +232,8 @@ def baseline_lists(spark: SparkSession, name: str, cfg: AppConfig, pd_data: Prot
         model = B.EASE(l2=bc.ease_l2, max_items=bc.ease_max_items).fit(x)
     elif name == "als":
         model = B.fit_als(train_df, pd_data.n_users, pd_data.n_items, rank=bc.als_rank, reg=bc.als_reg,
-                          alpha=bc.als_alpha, iterations=bc.als_iterations, seed=cfg.evaluate.seeds[0])
+                          alpha=bc.als_alpha, iterations=bc.als_iterations, seed=cfg.evaluate.seeds[0],
+                          checkpoint_dir=f"{cfg.resolve(cfg.paths.tmp_dir())}/spark-checkpoints")
     elif name == "lightgcn":
         lg = bc.lightgcn
         model = B.LightGCN(dim=lg.dim, layers=lg.layers, lr=lg.lr, reg=lg.reg, batch_size=lg.batch_size,

@@ -87,6 +87,17 @@ def test_lightgcn_learns_the_planted_communities() -> None:
     assert [r // 4 for r in recs] == [u // 4 for u in range(8)]
 
 
+def test_als_cuts_its_lineage_so_long_fits_do_not_overflow_the_stack(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Without a checkpoint directory 30 iterations overflow the driver's stack serialising a task and kill the JVM
+    # (measured on this data); the 3M-event evaluate stage hit it at 15 iterations.
+    train = spark.createDataFrame([(int(u), int(i)) for u, i in zip(USERS, ITEMS, strict=True)], "user int, item int")
+    model = fit_als(train, 8, 8, rank=4, reg=0.01, alpha=10.0, iterations=30, seed=3,
+                    checkpoint_dir=str(tmp_path / "checkpoints"))
+    assert spark.sparkContext.getCheckpointDir() is not None
+    recs = top_k(model.score(np.arange(8)), X, np.arange(8), 1)[:, 0]
+    assert [r // 4 for r in recs] == [u // 4 for u in range(8)]
+
+
 def test_als_in_spark_learns_the_planted_communities(spark) -> None:  # type: ignore[no-untyped-def]
     train = spark.createDataFrame([(int(u), int(i)) for u, i in zip(USERS, ITEMS, strict=True)], "user int, item int")
     model = fit_als(train, 8, 8, rank=4, reg=0.01, alpha=10.0, iterations=10, seed=3)
