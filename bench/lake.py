@@ -49,7 +49,13 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.driver = max(self.driver, self.proc.memory_info().rss)
-            jvm = sum(c.memory_info().rss for c in self.proc.children(recursive=True) if "java" in c.name())
+            jvm = 0
+            for c in self.proc.children(recursive=True):
+                # A child can exit between the listing and the read (the 2026-11-25 run lost this thread so).
+                try:
+                    jvm += c.memory_info().rss if "java" in c.name() else 0
+                except psutil.Error:
+                    continue
             self.jvm = max(self.jvm, jvm)
             time.sleep(0.02)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -68,6 +69,41 @@ def configure_delta(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSessi
     )
 
 
+def local_scratch_dir(tmp: Path, pid: int | None = None) -> Path:
+    """``<tmp>/spark-local/pid-<pid>``: the local JVM's scratch space (shuffle and spill files) for process ``pid``
+    (this one by default)."""
+    return tmp / "spark-local" / f"pid-{os.getpid() if pid is None else pid}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_scratch(tmp: Path) -> list[Path]:
+    """Remove the scratch directories of local Spark processes that no longer run; returns them.
+
+    Spark deletes its ``blockmgr-*`` and ``spark-*`` directories only when it stops cleanly. A killed local job
+    leaves its shuffle files behind: the 10M-event graph stage stopped with a session left 24 GB, and its rerun
+    ran out of disk (2026-11-25). Directories of running processes, this one included, are kept.
+    """
+    removed = []
+    for d in sorted((tmp / "spark-local").glob("pid-*")):
+        pid = d.name.removeprefix("pid-")
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    if removed:
+        logger.info("removed the Spark scratch space of %d stopped process(es) under %s", len(removed),
+                    tmp / "spark-local")
+    return removed
+
+
 def configure_defaults(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSession.Builder:
     """Settings every socialrec session shares, then ``spark.conf`` overrides from config."""
     tmp = Path(cfg.resolve(cfg.paths.tmp_dir()))
@@ -88,8 +124,9 @@ def configure_defaults(builder: SparkSession.Builder, cfg: AppConfig) -> SparkSe
         .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
     )
     if cfg.env != "cluster":
-        # Local runs own the JVM: keep its scratch space under our tmp dir, not /tmp of the whole machine.
-        builder = builder.config("spark.local.dir", str(tmp / "spark-local"))
+        # Local runs own the JVM: keep its scratch space under our tmp dir, not /tmp of the whole machine, one
+        # directory per process so that a killed run's leftovers can be told from a live one's.
+        builder = builder.config("spark.local.dir", str(local_scratch_dir(tmp)))
     if cfg.spark.master:
         builder = builder.master(cfg.spark.master)
     if cfg.spark.driver_memory:
@@ -109,7 +146,10 @@ def build_spark(cfg: AppConfig) -> SparkSession:
 
     local/test: ``local[2]`` by default; cluster: the master and resources come from spark-submit.
     """
-    Path(cfg.resolve(cfg.paths.tmp_dir())).mkdir(parents=True, exist_ok=True)
+    tmp = Path(cfg.resolve(cfg.paths.tmp_dir()))
+    tmp.mkdir(parents=True, exist_ok=True)
+    if cfg.env != "cluster":
+        remove_stale_scratch(tmp)
     builder = configure_defaults(SparkSession.builder, cfg)
     builder = configure_python(builder)
     builder = configure_delta(builder, cfg)
