@@ -7,17 +7,19 @@ validation only"): each variant is one training of socialrec on the protocol's t
         --variant "earlier inputs: evaluate.random_sequences=earlier"
 
 A variant is ``NAME: KEY=VALUE, KEY=VALUE`` (dotted configuration keys, values parsed as YAML scalars) applied on
-top of the protocol's profile (``bench.quality.RANDOM_PROTOCOL_PROFILE`` for the random protocol, unless
+top of the protocol's profile (``bench.quality.random_protocol_profile(dataset)`` for the random protocol, unless
 ``--no-profile``). The lake is the quality benchmark's (``--root``, built once with the product's own stages); the
 split is written as the evaluation writes it. Each training is registered like an evaluation model, so a variant
 already trained (same training key) is reused, and ``make bench-quality`` reuses the one it picks.
 
 Prints, per variant, the best epoch's validation figures (the choice is made on these) and writes
-``bench/results/tune-<dataset>-<protocol>-<date>.json``. Test figures are recorded too, for the record only.
+``bench/results/tune-<dataset>-<protocol>-<date>.json`` (a later invocation on the same day adds its variants to
+that file). Test figures are recorded too, for the record only.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -26,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from bench import bench_date, save_results
-from bench.quality import BUILD_STAGES, RANDOM_PROTOCOL_PROFILE
+from bench import RESULTS, bench_date, save_results
+from bench.quality import BUILD_STAGES, random_protocol_profile
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
 
@@ -48,6 +50,12 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
             raise SystemExit(f"--variant {text!r}: {part!r} is not KEY=VALUE")
         overrides[key.strip()] = yaml.safe_load(value.strip())
     return name.strip(), overrides
+
+
+def earlier_variants(path: Path) -> list[dict[str, Any]]:
+    """The variants an earlier invocation of the same day wrote to ``path`` (none if it does not exist): a day's
+    tuning is several invocations, and each adds its rows to the day's file rather than replacing them."""
+    return list(json.loads(path.read_text())["variants"]) if path.exists() else []
 
 
 def main() -> None:
@@ -75,7 +83,7 @@ def main() -> None:
     base: dict[str, Any] = {"paths.root": str(root), "data.dataset": args.dataset, "logging.to_file": False,
                             "train.epochs": args.epochs, "evaluate.protocol": args.protocol}
     if args.protocol == "random" and not args.no_profile:
-        base.update(RANDOM_PROTOCOL_PROFILE)
+        base.update(random_protocol_profile(args.dataset))
     cfg = load_config("local", base)
     if not source_path(cfg).is_dir():
         raise SystemExit(f"dataset {args.dataset}: {source_path(cfg)} not found (the shared datasets live beside the repo)")
@@ -88,13 +96,15 @@ def main() -> None:
 
     evaluate.write_splits(lake, lake.read(GOLD_EXAMPLES).where(F.col(C.SOURCE) == source), cfg, source)
     results: dict[str, Any] = {"date": bench_date(), "dataset": args.dataset, "protocol": args.protocol,
-                               "base": {k: v for k, v in base.items() if k != "paths.root"}, "variants": []}
+                               "variants": []}
+    results["variants"] = earlier_variants(RESULTS / f"tune-{args.dataset}-{args.protocol}-{results['date']}.json")
+    first_new = len(results["variants"])
     for name, overrides in variants:
         vcfg = load_config("local", {**base, **overrides})
         t0 = time.perf_counter()
         summary = evaluate.train_variant(spark, vcfg, lake, source, None, args.seed)
         row = {"name": name, "overrides": overrides, "seconds": round(time.perf_counter() - t0, 1),
-               "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
+               "base": {k: v for k, v in base.items() if k != "paths.root"}, "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
                "validation": summary["best_val"], "test_for_the_record": summary["test"],
                "training_key": summary["training_key"]}
         results["variants"].append(row)
@@ -102,7 +112,7 @@ def main() -> None:
         monitor = cfg.train.monitor
         print(f"{name:<40} val {monitor} {row['validation'].get(monitor, float('nan')):.4f}  best epoch "
               f"{row['best_epoch']} / {row['epochs_run']}  ({row['seconds']:.0f} s)", flush=True)
-    best = max(results["variants"], key=lambda r: r["validation"].get(cfg.train.monitor, float("-inf")))
+    best = max(results["variants"][first_new:], key=lambda r: r["validation"].get(cfg.train.monitor, float("-inf")))
     print(f"best on validation {cfg.train.monitor}: {best['name']} {best['overrides']}")
 
 

@@ -214,3 +214,26 @@ def test_tuning_variants_are_named_overrides_with_yaml_values() -> None:
     for bad in ("no colon", ": a=1", "n: a"):
         with pytest.raises(SystemExit):
             parse_variant(bad)
+
+
+def test_tune_keeps_the_days_earlier_variants(tmp_path: Path) -> None:
+    from bench.tune import earlier_variants
+
+    day = tmp_path / "tune-lastfm-random-2026-11-25.json"
+    assert earlier_variants(day) == []
+    rows = [{"name": "profile", "overrides": {}}, {"name": "soft", "overrides": {"train.model.temperature": 0.1}}]
+    day.write_text(json.dumps({"date": "2026-11-25", "variants": rows}))
+    assert earlier_variants(day) == rows
+
+
+def test_random_protocol_profiles_are_valid_configuration() -> None:
+    from bench.quality import RANDOM_PROTOCOL_DATASET_PROFILE, RANDOM_PROTOCOL_PROFILE, random_protocol_profile
+    from socialrec.config import load_config
+
+    assert random_protocol_profile("filmtrust") == RANDOM_PROTOCOL_PROFILE
+    ciao = random_protocol_profile("ciao")
+    assert ciao["train.sparse_embeddings"] is True and ciao["train.model.use_user_id"] is False
+    for dataset in RANDOM_PROTOCOL_DATASET_PROFILE:
+        # Every key must be a real setting (extra="forbid"), or the quality run would die hours in.
+        cfg = load_config("local", {"data.dataset": dataset, **random_protocol_profile(dataset)})
+        assert cfg.train.monitor == random_protocol_profile(dataset)["train.monitor"]
