@@ -146,8 +146,11 @@ def socialrec_lists(cfg: AppConfig, summary: dict[str, Any], source: str, pd_dat
     from socialrec.pipelines.recommend import ModelRef, load_model
     from socialrec.pipelines.train import runs_dir
     from socialrec.training.model import pack_user_features
+    from socialrec.training.tracking import tracking_uri
 
-    model = load_model(ModelRef(name=summary["model_name"], version=str(summary["model_version"]), run_id=summary["run_id"]))
+    # The variant may have been reused without touching MLflow in this process: name the store explicitly.
+    model = load_model(ModelRef(name=summary["model_name"], version=str(summary["model_version"]),
+                                run_id=summary["run_id"], tracking_uri=tracking_uri(cfg)))
     run_dir = runs_dir(cfg) / f"{source}-{summary['training_key']}"
     with torch.no_grad():
         items = model.item_vectors().float()

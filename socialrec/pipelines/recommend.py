@@ -72,11 +72,16 @@ class RecommendInputError(SocialrecError):
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A registered model version and the MLflow run that produced it."""
+    """A registered model version, the MLflow run that produced it, and the store that holds both.
+
+    The store travels with the reference because MLflow's tracking URI is process-global: a process that works on
+    several lakes (the quality benchmark: LastFM, then Ciao) would otherwise load a version number from whichever
+    store was set last."""
 
     name: str
     version: str
     run_id: str
+    tracking_uri: str
 
     @property
     def uri(self) -> str:
@@ -115,13 +120,15 @@ def resolve_model(cfg: AppConfig) -> ModelRef:
         raise RecommendInputError(
             f"no registered model {name!r} ({wanted}) in {uri}: run the train stage first (python -m jobs.train)"
         ) from exc
-    return ModelRef(name=name, version=str(mv.version), run_id=str(mv.run_id))
+    return ModelRef(name=name, version=str(mv.version), run_id=str(mv.run_id), tracking_uri=uri)
 
 
 def load_model(ref: ModelRef) -> Any:
-    """The :class:`~socialrec.training.model.UserEncoder` of ``ref``, on CPU, in eval mode."""
+    """The :class:`~socialrec.training.model.UserEncoder` of ``ref``, from ``ref``'s store, on CPU, in eval mode."""
+    import mlflow
     import mlflow.pytorch
 
+    mlflow.set_tracking_uri(ref.tracking_uri)
     model = mlflow.pytorch.load_model(ref.uri, map_location="cpu")
     model.eval()
     return model
