@@ -43,6 +43,13 @@ RESULT_MARK = "BENCH-RESULT "
 SOURCE = "synthetic"
 TABLES = ("user_features", "item_features", "user_sequences")
 
+def duckdb_round_half_up(expr: str, digits: int) -> str:
+    """DuckDB SQL for Spark's ``round(double, digits)``: Spark rounds the double's decimal string half up
+    (``BigDecimal.valueOf``), DuckDB the binary value (0.12345 is 0.123449999... there, so 0.1234 where Spark
+    says 0.1235); through the string and a DECIMAL, the two agree."""
+    return f"CAST(round(CAST(CAST({expr} AS VARCHAR) AS DECIMAL(38, 20)), {digits}) AS DOUBLE)"
+
+
 # The features of socialrec.features.behaviour, in DuckDB SQL. {cutoff} is a TIMESTAMP literal (UTC),
 # {decay} = ln 2 / half-life in days, {length} the sequence length, {events}/{items}/{reviews} Parquet lists.
 DUCKDB_SQL = """
@@ -65,7 +72,7 @@ COPY (
   ), per_cat AS (
     SELECT user_id, cat, count(*) AS n FROM with_items WHERE cat IS NOT NULL GROUP BY user_id, cat
   ), ranked AS (
-    SELECT user_id, cat, round(n / sum(n) OVER (PARTITION BY user_id), 4) AS share,
+    SELECT user_id, cat, {share} AS share,
            row_number() OVER (PARTITION BY user_id ORDER BY n DESC, cat) AS rnk
     FROM per_cat QUALIFY rnk <= 5
   ), affinity AS (
@@ -203,6 +210,7 @@ def worker_duckdb(args: dict[str, Any]) -> dict[str, Any]:
             cutoff=f"TIMESTAMP '{cutoff.isoformat(sep=' ')}'", source=SOURCE, decay=repr(math.log(2) / args["half_life_days"]),
             length=args["length"], events=lists["events"], items=lists["items"], reviews=lists["reviews"],
             counts=", ".join(counts), count_names=", ".join(names),
+            share=duckdb_round_half_up("n / sum(n) OVER (PARTITION BY user_id)", 4),
             **{f"out_{t}": f"'{out / (t + '.parquet')}'" for t in TABLES},
         )
         con.execute(sql)

@@ -324,7 +324,7 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     ev = cfg.evaluate
-    mlflow.set_tracking_uri(tracking.tracking_uri(cfg))
+    tracking.use_store(tracking.tracking_uri(cfg))
     source = adapter_for(cfg.data.dataset, cfg).name
     lake = Lake(spark, cfg)
     for spec in (GOLD_EXAMPLES, GOLD_USER_INDEX, GOLD_ITEM_INDEX):

@@ -187,7 +187,6 @@ def redact_logs(logs_dir: Path, needles: list[str]) -> dict[str, int]:
 
 def models_trained_on(cfg: AppConfig, source: str, before: float) -> list[dict[str, Any]]:
     """Registered model versions whose training run read ``source`` and started before ``before`` (epoch s)."""
-    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -195,8 +194,7 @@ def models_trained_on(cfg: AppConfig, source: str, before: float) -> list[dict[s
 
     if not Path(cfg.resolve(cfg.paths.mlflow_dir())).exists() and tracking.tracking_uri(cfg).startswith("sqlite"):
         return []  # nothing was ever trained here
-    mlflow.set_tracking_uri(tracking.tracking_uri(cfg))
-    client = MlflowClient()
+    client = MlflowClient(tracking.use_store(tracking.tracking_uri(cfg)))
     out: list[dict[str, Any]] = []
     for name in dict.fromkeys([cfg.tracking.registered_model, cfg.evaluate.registered_model]):
         try:

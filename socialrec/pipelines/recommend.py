@@ -91,14 +91,12 @@ class ModelRef:
 def resolve_model(cfg: AppConfig) -> ModelRef:
     """The registered version to score with: ``recommend.model_version``, else ``recommend.alias``, else
     ``tracking.alias``, else the newest registered version."""
-    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from socialrec.training.tracking import tracking_uri
+    from socialrec.training.tracking import tracking_uri, use_store
 
-    uri = tracking_uri(cfg)
-    mlflow.set_tracking_uri(uri)
+    uri = use_store(tracking_uri(cfg))
     client = MlflowClient(uri)
     rc = cfg.recommend
     name = rc.model_name or cfg.tracking.registered_model
@@ -125,10 +123,11 @@ def resolve_model(cfg: AppConfig) -> ModelRef:
 
 def load_model(ref: ModelRef) -> Any:
     """The :class:`~socialrec.training.model.UserEncoder` of ``ref``, from ``ref``'s store, on CPU, in eval mode."""
-    import mlflow
     import mlflow.pytorch
 
-    mlflow.set_tracking_uri(ref.tracking_uri)
+    from socialrec.training.tracking import use_store
+
+    use_store(ref.tracking_uri)
     model = mlflow.pytorch.load_model(ref.uri, map_location="cpu")
     model.eval()
     return model

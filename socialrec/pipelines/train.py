@@ -222,11 +222,19 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
     run_dir = runs_dir(cfg) / f"{source}-{key}"
     state_file = run_dir / "state.json"
     state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    store = tracking.tracking_uri(cfg)
+    stale = False
     if state.get("status") == "registered" and not cfg.train.retrain:
-        logger.info("training %s is already registered as %s v%s (train.retrain=true trains again)",
-                    key, state["model_name"], state["model_version"])
-        return dict(state["summary"], already_registered=True)
-    if cfg.train.retrain and run_dir.exists():
+        if tracking.registered_here(store, state["model_name"], state["model_version"], state["run_id"]):
+            logger.info("training %s is already registered as %s v%s (train.retrain=true trains again)",
+                        key, state["model_name"], state["model_version"])
+            return dict(state["summary"], already_registered=True)
+        # The state names a version number, not a store: a version registered elsewhere (another store, or a
+        # store since wiped) is not this store's, whatever model that number holds here.
+        logger.warning("training %s: %s v%s of run %s is not in %s: training again", key, state["model_name"],
+                       state["model_version"], state["run_id"], store)
+        stale = True
+    if (cfg.train.retrain or stale) and run_dir.exists():
         shutil.rmtree(run_dir)
         state = {}
     ckpt_dir = run_dir / "checkpoints"
@@ -274,6 +282,9 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
 
     experiment_id = tracking.ensure_experiment(cfg)
     resumed_run = state.get("run_id")
+    if resumed_run and not tracking.run_exists(store, resumed_run):
+        logger.warning("training %s: run %s is not in %s: a new run (the checkpoints are kept)", key, resumed_run, store)
+        resumed_run = None
     active = mlflow.start_run(run_id=resumed_run) if resumed_run else mlflow.start_run(
         experiment_id=experiment_id, run_name=f"{source}-{key[:8]}")
     run_id = active.info.run_id
@@ -302,7 +313,7 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
             "steps_per_epoch": steps,
             "n_valid_users": n_valid,
             "n_test_users": n_test,
-            "mlflow": {"tracking_uri": tracking.tracking_uri(cfg), "run_id": run_id},
+            "mlflow": {"tracking_uri": store, "run_id": run_id},
             **cfg.train.model_dump(include={"epochs", "batch_size", "lr", "weight_decay", "grad_clip", "sparse_embeddings",
                                             "extra_negatives", "patience", "ks", "monitor", "seed", "use_gpu", "bf16", "torch_threads",
                                             "eval_batch_size", "max_eval_users", "shuffle_capacity"}),
@@ -368,6 +379,7 @@ def run(spark: SparkSession, cfg: AppConfig, data: TrainingData | None = None) -
             "num_processes": world,
             "local_mode": cfg.train.local_mode,
             "device": result.get("device"),
+            "tracking_uri": store,
         }
         state.update({"status": "registered", "model_name": cfg.tracking.registered_model, "model_version": version,
                       "summary": summary})

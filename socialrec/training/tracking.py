@@ -30,6 +30,50 @@ def tracking_uri(cfg: AppConfig) -> str:
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
+def use_store(uri: str) -> str:
+    """Point MLflow's process-wide client at ``uri`` (returned) without leaking it into ``$MLFLOW_TRACKING_URI``.
+
+    ``mlflow.set_tracking_uri`` also exports the variable (for subprocesses), and :func:`tracking_uri` reads the
+    variable first: left there, the first store a process used would become every later config's store. A
+    process working on two lakes (``bench.quality``: LastFM, then Ciao) registered Ciao's models in LastFM's
+    store that way. The variable keeps the value it had (a user's own setting still wins everywhere); the
+    distributor's processes get the URI explicitly.
+    """
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+    return uri
+
+
+def registered_here(uri: str, name: str, version: str, run_id: str) -> bool:
+    """Whether version ``version`` of ``name`` in the store at ``uri`` is the one run ``run_id`` registered
+    (a training's state file names a version number, not the store it lives in)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return str(MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(name, str(version)).run_id) == run_id
+    except MlflowException:
+        return False
+
+
+def run_exists(uri: str, run_id: str) -> bool:
+    """Whether the store at ``uri`` holds run ``run_id``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=uri).get_run(run_id)
+        return True
+    except MlflowException:
+        return False
+
+
 def artifact_location(cfg: AppConfig) -> str | None:
     """Local artifacts beside the sqlite store (None for a remote server, which decides itself)."""
     uri = tracking_uri(cfg)
@@ -44,7 +88,7 @@ def ensure_experiment(cfg: AppConfig, name: str | None = None) -> str:
     import mlflow
 
     name = name or cfg.tracking.experiment
-    mlflow.set_tracking_uri(tracking_uri(cfg))
+    use_store(tracking_uri(cfg))
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -11,9 +12,10 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from socialrec.config import AppConfig
+from socialrec.ingest import adapter_for
 from socialrec.lake import Lake
 from socialrec.pipelines import train
-from socialrec.training.tracking import tracking_uri
+from socialrec.training.tracking import registered_here, tracking_uri, use_store
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +27,7 @@ def with_train(c: AppConfig, model_name: str, **changes: object) -> AppConfig:
 
 
 def client(c: AppConfig) -> MlflowClient:
-    mlflow.set_tracking_uri(tracking_uri(c))
-    return MlflowClient(tracking_uri(c))
+    return MlflowClient(use_store(tracking_uri(c)))
 
 
 def test_the_run_is_tracked_registered_and_a_rerun_is_a_noop(spark, default_run) -> None:  # type: ignore[no-untyped-def]
@@ -68,6 +69,26 @@ def test_the_run_is_tracked_registered_and_a_rerun_is_a_noop(spark, default_run)
     again = train.run(spark, c)
     assert again["already_registered"] and again["model_version"] == str(newest.version)
     assert len(mc.search_model_versions(f"name='{name}'")) == versions
+
+
+def test_a_registration_in_another_store_is_not_reused(spark, default_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A training's state names a version number, not the store: the same training against another MLflow store
+    (another lake's, in one process) trains and registers there instead of reusing the first store's number."""
+    c: AppConfig = default_run["cfg"]
+    first = train.run(spark, c)
+    assert first["already_registered"]
+    runs = tmp_path / "training"
+    folder = f"{adapter_for(c.data.dataset, c).name}-{first['training_key']}"
+    shutil.copytree(train.runs_dir(c) / folder, runs / folder)
+    other_store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    other = c.model_copy(update={"train": c.train.model_copy(update={"runs_dir": str(runs)}),
+                                 "tracking": c.tracking.model_copy(update={"tracking_uri": other_store})})
+    summary = train.run(spark, other)
+    assert not summary.get("already_registered") and summary["training_key"] == first["training_key"]
+    assert summary["tracking_uri"] == other_store and summary["model_version"] == "1"
+    assert registered_here(other_store, summary["model_name"], "1", summary["run_id"])
+    assert registered_here(tracking_uri(c), first["model_name"], first["model_version"], first["run_id"])
+    assert train.run(spark, other)["already_registered"]  # and now it is reused, from the right store
 
 
 def test_executor_mode_training(spark, default_run) -> None:  # type: ignore[no-untyped-def]
