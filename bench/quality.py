@@ -209,6 +209,17 @@ def main() -> None:
     out = save_results("quality", results)
     print("\n".join(target_lines(results)))
     print(f"results: {out}")
+    failed = failed_runs(results)
+    if failed:
+        # Non-zero, so make bench-quality leaves the run unfinished and its next invocation retries just these
+        # (a zero exit finished the 2026-11-25 run with Ciao random failed, and the next one started afresh).
+        logger.error("%d evaluation(s) failed: %s; make bench-quality again retries them", len(failed), ", ".join(failed))
+        raise SystemExit(1)
+
+
+def failed_runs(results: dict[str, Any]) -> list[str]:
+    """The ``dataset/protocol`` evaluations of ``results`` that failed (skipped ones did not)."""
+    return [f"{r['dataset']}/{r.get('protocol', '-')}" for r in results["runs"] if "failed" in r]
 
 
 def resumed_results(previous: dict[str, Any], settings: dict[str, Any], command: str) -> dict[str, Any]:

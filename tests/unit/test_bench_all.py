@@ -10,7 +10,7 @@ import pytest
 
 from bench import BENCH_DATE_ENV, bench_date
 from bench.all import Step, Suite, code_version, open_run, plan, run_steps, unfinished_run
-from bench.quality import resumed_results, target_lines
+from bench.quality import failed_runs, resumed_results, target_lines
 from bench.summarise import run_section
 
 # A benchmark step in miniature: writes <results>/<name>-<date>.json with the date make bench pinned, records the
@@ -237,3 +237,12 @@ def test_random_protocol_profiles_are_valid_configuration() -> None:
         # Every key must be a real setting (extra="forbid"), or the quality run would die hours in.
         cfg = load_config("local", {"data.dataset": dataset, **random_protocol_profile(dataset)})
         assert cfg.train.monitor == random_protocol_profile(dataset)["train.monitor"]
+
+
+def test_a_failed_evaluation_fails_the_quality_step_and_a_skipped_one_does_not() -> None:
+    results = {"runs": [{"dataset": "lastfm", "protocol": "random", "targets": []},
+                        {"dataset": "lastfm", "protocol": "temporal", "skipped": "one timestamp"},
+                        {"dataset": "ciao", "skipped": "not found"},
+                        {"dataset": "ciao", "protocol": "random", "failed": "IndexError('index out of range in self')"}]}
+    assert failed_runs(results) == ["ciao/random"]
+    assert failed_runs({"runs": results["runs"][:3]}) == []
