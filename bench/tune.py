@@ -7,8 +7,8 @@ validation only"): each variant is one training of socialrec on the protocol's t
         --variant "earlier inputs: evaluate.random_sequences=earlier"
 
 A variant is ``NAME: KEY=VALUE, KEY=VALUE`` (dotted configuration keys, values parsed as YAML scalars) applied on
-top of the protocol's profile (``bench.quality.random_protocol_profile(dataset)`` for the random protocol, unless
-``--no-profile``). The lake is the quality benchmark's (``--root``, built once with the product's own stages); the
+top of the protocol's profile (``bench.quality.protocol_profile(dataset, protocol)``; ``--no-profile`` drops the
+random protocol's). The lake is the quality benchmark's (``--root``, built once with the product's own stages); the
 split is written as the evaluation writes it. Each training is registered like an evaluation model, so a variant
 already trained (same training key) is reused, and ``make bench-quality`` reuses the one it picks.
 
@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from bench import RESULTS, bench_date, save_results
-from bench.quality import BUILD_STAGES, random_protocol_profile
+from bench.quality import BUILD_STAGES, protocol_profile
 from socialrec.config import load_config
 from socialrec.logs import configure_logging
 
@@ -82,8 +82,8 @@ def main() -> None:
     root = Path(args.root).resolve() / args.dataset
     base: dict[str, Any] = {"paths.root": str(root), "data.dataset": args.dataset, "logging.to_file": False,
                             "train.epochs": args.epochs, "evaluate.protocol": args.protocol}
-    if args.protocol == "random" and not args.no_profile:
-        base.update(random_protocol_profile(args.dataset))
+    if args.protocol == "temporal" or not args.no_profile:
+        base.update(protocol_profile(args.dataset, args.protocol))
     cfg = load_config("local", base)
     if not source_path(cfg).is_dir():
         raise SystemExit(f"dataset {args.dataset}: {source_path(cfg)} not found (the shared datasets live beside the repo)")
@@ -103,7 +103,7 @@ def main() -> None:
         vcfg = load_config("local", {**base, **overrides})
         t0 = time.perf_counter()
         summary = evaluate.train_variant(spark, vcfg, lake, source, None, args.seed)
-        row = {"name": name, "overrides": overrides, "seconds": round(time.perf_counter() - t0, 1),
+        row = {"name": name, "seed": args.seed, "overrides": overrides, "seconds": round(time.perf_counter() - t0, 1),
                "base": {k: v for k, v in base.items() if k != "paths.root"}, "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
                "validation": summary["best_val"], "test_for_the_record": summary["test"],
                "training_key": summary["training_key"]}

@@ -239,6 +239,21 @@ def test_random_protocol_profiles_are_valid_configuration() -> None:
         assert cfg.train.monitor == random_protocol_profile(dataset)["train.monitor"]
 
 
+def test_temporal_protocol_profiles_watch_the_target_and_are_valid_configuration() -> None:
+    from bench.quality import TEMPORAL_PROTOCOL_DATASET_PROFILE, protocol_profile, random_protocol_profile
+    from socialrec.config import load_config
+
+    # The random protocol's tuned profile never leaks into the temporal one (its inputs are ordered histories).
+    assert protocol_profile("ciao", "random") == random_protocol_profile("ciao")
+    assert protocol_profile("filmtrust", "temporal") == {"train.monitor": "ndcg@20"}
+    assert protocol_profile("ciao", "temporal")["train.model.seq_encoder"] == "mean"
+    for dataset in ["filmtrust", *TEMPORAL_PROTOCOL_DATASET_PROFILE]:
+        profile = protocol_profile(dataset, "temporal")
+        # Every key must be a real setting (extra="forbid"), or the quality run would die hours in.
+        cfg = load_config("local", {"data.dataset": dataset, "evaluate.protocol": "temporal", **profile})
+        assert cfg.train.monitor == "ndcg@20"
+
+
 def test_a_failed_evaluation_fails_the_quality_step_and_a_skipped_one_does_not() -> None:
     results = {"runs": [{"dataset": "lastfm", "protocol": "random", "targets": []},
                         {"dataset": "lastfm", "protocol": "temporal", "skipped": "one timestamp"},
