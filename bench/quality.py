@@ -23,6 +23,8 @@ import argparse
 import json
 import logging
 import os
+import re
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -262,9 +264,25 @@ def target_lines(results: dict[str, Any]) -> list[str]:
             continue
         for v in run["targets"]:
             theirs = f", theirs {v['theirs']:.4f}" if "theirs" in v else ""
-            lines.append(f"  {head}: {'MET ' if v['met'] else 'MISS'} {v['target']}: ours {v['ours']:.4f}{theirs} "
-                         f"(ratio {v['ratio']:.2f})")
+            std = _seed_std(run, v["target"])
+            spread = f" ± {std:.4f}" if std is not None else ""
+            # A target met or missed by less than the spread between seeds says little either way: say so.
+            other = v.get("theirs", v["ours"] / v["ratio"] if v["ratio"] else None)
+            noise = ", within one seed std" if std is not None and other is not None and abs(v["ours"] - other) < std else ""
+            lines.append(f"  {head}: {'MET ' if v['met'] else 'MISS'} {v['target']}: ours {v['ours']:.4f}{spread}{theirs} "
+                         f"(ratio {v['ratio']:.2f}{noise})")
     return lines
+
+
+def _seed_std(run: dict[str, Any], target: str) -> float | None:
+    """The std over seeds of socialrec's test figure that ``target`` ("socialrec ndcg@20 > ...") is about, from the
+    run's recorded figures; None for a target on another model, or with fewer than two seeds recorded."""
+    match = re.match(r"socialrec (\w+)@(\d+) ", target)
+    if not match or "figures" not in run:
+        return None
+    values = [f["value"] for f in run["figures"] if f["model"] == "socialrec" and f["split"] == "test"
+              and f["slice"] == "all" and f["metric"] == match[1] and f["k"] == int(match[2])]
+    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def report(path: Path, manifest: Path) -> None:

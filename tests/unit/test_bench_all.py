@@ -205,6 +205,25 @@ def test_a_stopped_quality_run_keeps_its_finished_evaluations_and_retries_the_re
         resumed_results(previous, {"seeds": "42", "epochs": 20}, "python -m bench.quality --resume x")
 
 
+def test_target_lines_show_the_seed_spread_and_flag_a_margin_inside_it() -> None:
+    def figure(model: str, value: float, seed: int = 42, split: str = "test") -> dict[str, object]:
+        return {"model": model, "seed": seed, "split": split, "slice": "all", "metric": "ndcg", "k": 20, "value": value}
+
+    figures = [figure("socialrec", 0.0100, 42), figure("socialrec", 0.0090, 43), figure("socialrec", 0.0080, 44),
+               figure("socialrec", 0.5, 42, "validation"), figure("most_popular", 0.0088)]
+    close = {"target": "socialrec ndcg@20 > most_popular", "ours": 0.0090, "theirs": 0.0088, "ratio": 0.0090 / 0.0088,
+             "met": True}
+    clear = {"target": "socialrec ndcg@20 > als", "ours": 0.0090, "theirs": 0.0030, "ratio": 3.0, "met": True}
+    lightgcn = {"target": "LightGCN ndcg@20 within ±10% of 0.0100", "ours": 0.0095, "ratio": 0.95, "met": True}
+    results = {"command": "q", "runs": [_quality_run("ciao", "temporal", targets=[close, clear, lightgcn],
+                                                     figures=figures)]}
+    assert target_lines(results)[1:] == [  # std of 0.0100, 0.0090, 0.0080 is 0.0010; validation is not counted
+        "  ciao/temporal: MET  socialrec ndcg@20 > most_popular: ours 0.0090 ± 0.0010, theirs 0.0088 "
+        "(ratio 1.02, within one seed std)",
+        "  ciao/temporal: MET  socialrec ndcg@20 > als: ours 0.0090 ± 0.0010, theirs 0.0030 (ratio 3.00)",
+        "  ciao/temporal: MET  LightGCN ndcg@20 within ±10% of 0.0100: ours 0.0095 (ratio 0.95)"]
+
+
 def test_tuning_variants_are_named_overrides_with_yaml_values() -> None:
     from bench.tune import parse_variant
 
