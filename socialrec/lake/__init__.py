@@ -131,6 +131,21 @@ class Lake:
         # Not retried: an overwrite that lost a race must not silently replace the winner's data.
         return self.engine.overwrite(self.location(spec), data, spec, partitions, txn)
 
+    def replace_source(self, df: DataFrame, spec: TableSpec, source: str) -> Commit:
+        """Replace ``spec``'s rows of ``source`` with ``df`` in one commit, keeping every other source's rows.
+
+        For tables not partitioned by source (a lake holds several platforms or datasets side by side): an overwrite
+        of (other sources' current rows + the new rows). The replaced snapshot's files stay readable until vacuum, so
+        reading them while overwriting is safe, and a crash before the commit leaves the old snapshot whole.
+        """
+        from pyspark.sql import functions as F
+
+        from socialrec.schema import columns as C
+
+        self.ensure(spec)
+        others = self.read(spec).where(F.col(C.SOURCE) != source)
+        return self.overwrite(others.unionByName(df.select(*spec.column_names)), spec)
+
     def merge(
         self,
         df: DataFrame,

@@ -53,7 +53,8 @@ def run(spark: SparkSession, cfg: AppConfig) -> dict[str, object]:
         neighbours=cfg.examples.neighbours,
         source=source,
     )
-    lake.overwrite(examples, GOLD_EXAMPLES)
-    per_split = {r["split"]: r["count"] for r in lake.read(GOLD_EXAMPLES).groupBy("split").count().collect()}
+    # The lake may hold other sources' examples (gold.examples is partitioned by split only): keep them.
+    lake.replace_source(examples, GOLD_EXAMPLES, source)
+    per_split = {r["split"]: r["count"] for r in lake.read(GOLD_EXAMPLES).where(mine).groupBy("split").count().collect()}
     logger.info("examples split at t1=%s t2=%s: %s", t1, t2, per_split)
     return {"t1": t1, "t2": t2, **per_split}

@@ -81,15 +81,9 @@ def default_cutoff(events: DataFrame, reviews: DataFrame) -> datetime:
 
 
 def replace_source(lake: Lake, df: DataFrame, spec: TableSpec, source: str) -> int:
-    """Replace ``spec``'s rows of ``source`` with ``df`` in one commit (other sources' rows are kept);
-    returns the rows of ``source`` now in the table.
-
-    The gold graph tables are not partitioned by source, so this is an overwrite of (other sources' current
-    rows + the new rows); the old files stay readable until vacuum, so reading them while overwriting is safe.
-    """
-    lake.ensure(spec)
-    others = lake.read(spec).where(F.col(C.SOURCE) != source)
-    lake.overwrite(others.unionByName(df.select(*spec.column_names)), spec)
+    """Replace ``spec``'s rows of ``source`` with ``df`` in one commit (other sources' rows are kept,
+    :meth:`Lake.replace_source`); returns the rows of ``source`` now in the table."""
+    lake.replace_source(df, spec, source)
     checkpoint("graph:after-table")  # crash tests: some graph tables rebuilt, the rest not yet
     return lake.read(spec).where(F.col(C.SOURCE) == source).count()
 
