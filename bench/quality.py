@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from bench import RESULTS, bench_date, save_results
-from socialrec.config import load_config
+from socialrec.config import load_config, parse_overrides
 from socialrec.logs import configure_logging
 
 logger = logging.getLogger("bench.quality")
@@ -161,6 +161,8 @@ def main() -> None:
     from socialrec.pipelines import evaluate
     from socialrec.spark import build_spark
 
+    # Parsed the way every job parses --set (YAML scalars: --set train.ks=[10,20] is a list, not a string).
+    sets = parse_overrides(args.overrides)
     seeds = [int(s) for s in args.seeds.split(",") if s]
     ablations = [a for a in args.ablations.split(",") if a]
     settings = {k: v for k, v in vars(args).items() if k not in ("datasets", "protocols", "resume", "run", "date")}
@@ -179,9 +181,7 @@ def main() -> None:
         root = Path(args.root).resolve() / dataset
         base = {"paths.root": str(root), "data.dataset": dataset, "logging.to_file": False, "train.epochs": args.epochs,
                 "evaluate.reports_dir": str(Path("reports").resolve())}
-        for o in args.overrides:
-            key, _, value = o.partition("=")
-            base[key] = value
+        base.update(sets)
         cfg = load_config("local", base)
         from socialrec.ingest import source_path
 
@@ -200,7 +200,7 @@ def main() -> None:
                                  "evaluate.ablations": ablations if protocol == "temporal" else []})
             if protocol == "temporal" or not args.no_profile:
                 # --no-profile leaves the random protocol on the defaults; --set wins over any profile.
-                over = {**over, **protocol_profile(dataset, protocol), **dict(o.partition("=")[::2] for o in args.overrides)}
+                over = {**over, **protocol_profile(dataset, protocol), **sets}
             ecfg = load_config("local", over)
             t0 = time.perf_counter()
             try:

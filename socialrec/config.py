@@ -548,18 +548,8 @@ def load_config(
             dotted = ".".join(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
             _set_dotted(merged, dotted, _parse_scalar(raw), origin, f"environment variable {var}")
 
-    items: Iterable[tuple[str, Any]]
-    if isinstance(overrides, Mapping):
-        items = overrides.items()
-    else:
-        parsed = []
-        for item in overrides:
-            key, sep, raw = item.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"--set {item!r}: expected section.key=value")
-            parsed.append((key.strip(), _parse_scalar(raw)))
-        items = parsed
-    for key, value in items:
+    items = overrides if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    for key, value in items.items():
         _set_dotted(merged, key, value, origin, f"--set {key}")
 
     merged["env"] = env
@@ -597,6 +587,18 @@ def as_set_args(overrides: Mapping[str, Any]) -> list[str]:
         text = value if isinstance(value, str) else json.dumps(value)
         out += ["--set", f"{key}={text}"]
     return out
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """``["section.key=value", ...]`` (as given to ``--set``) -> ``{"section.key": value}``, values parsed as YAML
+    scalars (``true``, ``0.1``, ``[10, 20]``); later items win."""
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        parsed[key.strip()] = _parse_scalar(raw)
+    return parsed
 
 
 def _parse_scalar(raw: str) -> Any:

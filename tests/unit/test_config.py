@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from socialrec.config import AppConfig, as_set_args, load_config, tiny_platform
+from socialrec.config import AppConfig, as_set_args, load_config, parse_overrides, tiny_platform
 from socialrec.errors import ConfigError
 
 
@@ -67,6 +67,16 @@ def test_unknown_environment_and_malformed_set(conf: Path) -> None:
         load_config("prod", conf_dir=conf, environ={})
     with pytest.raises(ConfigError, match="expected section.key=value"):
         load_config("test", ["lake.engine"], conf_dir=conf, environ={})
+
+
+def test_set_values_are_yaml_scalars_the_same_for_jobs_and_benchmarks(conf: Path) -> None:
+    # bench.quality's --set goes through parse_overrides too (it used to pass every value on as a string).
+    assert parse_overrides(["train.ks=[10, 20]", "train.model.use_user_id=false", "a.b=x y", "a.c=", "a.b=0.5"]) == {
+        "train.ks": [10, 20], "train.model.use_user_id": False, "a.b": 0.5, "a.c": ""}
+    cfg = load_config("test", parse_overrides(["train.ks=[10, 50]", "train.monitor=ndcg@50"]), conf_dir=conf, environ={})
+    assert (cfg.train.ks, cfg.train.monitor) == ([10, 50], "ndcg@50")
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        parse_overrides(["=1"])
 
 
 def test_project_root_cannot_come_from_files(conf: Path) -> None:
